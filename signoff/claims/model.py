@@ -1,0 +1,805 @@
+"""The claims file as typed, immutable data: one model per section of shared/CLAIMS.md.
+
+Every model forbids unknown keys (a typo must not pass silently) and is strict: TOML has types,
+so `repeat = "5"` is an error, not a 5. Durations are seconds (float), sizes bytes (int),
+faults `signoff.faults.Fault`, callables strings. Relative paths are resolved against the
+validation context's "base_dir" (load_claims passes the claims file's folder).
+
+Where the contract is silent, the choices made are written in each model's docstring.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SecretStr,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from signoff.claims.types import (
+    REDACTED,
+    SERVICES,
+    CallableRef,
+    ClaimName,
+    CommandLine,
+    CronOracle,
+    Env,
+    ExceptionRef,
+    FaultSpec,
+    HeaderName,
+    HeaderValue,
+    Identifier,
+    JsonTable,
+    JsonValue,
+    Loc,
+    ModuleName,
+    NonEmptyStr,
+    PositiveDuration,
+    PositiveSize,
+    RequestLine,
+    ServiceName,
+    SideEffect,
+    Size,
+    Statuses,
+    UrlPath,
+    WebhookScheme,
+    base_dir_of,
+    custom_error,
+    describe,
+    format_key,
+    is_secret_key,
+    located_errors,
+    redact,
+    resolve_path,
+    split_request,
+)
+
+
+class _Model(BaseModel):
+    """Base of every section: unknown keys are errors, values are immutable and strictly typed,
+    and neither repr() nor a JSON dump shows a secret (SecretStr fields, and the value of any
+    key named like a secret, in env, headers, bodies)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @model_serializer(mode="wrap", when_used="json")
+    def _redacted(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """JSON dumps (reports) hide secrets too; model_dump() in Python mode keeps them."""
+        return redact(handler(self))
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            if name and is_secret_key(name) and not isinstance(value, SecretStr):
+                yield name, REDACTED
+            else:
+                yield name, redact(value)
+
+
+# -- [target] --------------------------------------------------------------------------------
+
+
+class Server(_Model):
+    """[target.server]: exactly one of `app` (an ASGI/WSGI app signoff serves) or `command` (a
+    command line with "{port}" in it). `startup` (default 30s, added) bounds how long `ready`
+    may take to answer 2xx."""
+
+    app: CallableRef | None = None
+    command: CommandLine | None = None
+    ready: UrlPath = "/"
+    startup: PositiveDuration = 30.0
+
+    @field_validator("command")
+    @classmethod
+    def _has_port(cls, value: str | None) -> str | None:
+        if value is not None and "{port}" not in value:
+            raise ValueError(
+                'expected a command line with "{port}" where the server\'s port goes, like '
+                '"gunicorn core.web:app --bind 127.0.0.1:{port}"'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _app_or_command(self) -> Self:
+        if self.app is not None and self.command is not None:
+            raise located_errors("Server", [((), "give either app or command, not both")], {})
+        if self.app is None and self.command is None:
+            raise located_errors(
+                "Server",
+                [
+                    (
+                        (),
+                        'missing app or command: app = "package.module:app" (served by signoff) '
+                        'or command = "... {port} ..." (a server you start)',
+                    )
+                ],
+                {},
+            )
+        return self
+
+
+class Target(_Model):
+    """[target]: the code under test and how to run it.
+
+    `python`: the target's interpreter; default the harness's own (sys.executable). A value
+    with a "/" is a path (relative to the claims file's folder); a bare name ("python3") is
+    looked up on PATH now. Paths are made absolute but need not exist yet.
+    `pythonpath`: folders put on sys.path (default ["."], the claims file's folder).
+    `services`: each at most once. `background`: command lines, split like a shell would.
+    """
+
+    name: ClaimName
+    python: Path = Field(default_factory=lambda: Path(sys.executable))
+    pythonpath: list[Path] = Field(default_factory=lambda: [Path(".")], validate_default=True)
+    env: Env = Field(default_factory=dict)
+    services: list[ServiceName] = Field(default_factory=list)
+    background: list[CommandLine] = Field(default_factory=list)
+    server: Server | None = None
+
+    @field_validator("python", mode="before")
+    @classmethod
+    def _interpreter(cls, value: object, info: ValidationInfo) -> Path:
+        hint = 'an interpreter: a path like ".venv/bin/python" or a command like "python3"'
+        if isinstance(value, str) and value.strip() and "/" not in value and "\\" not in value:
+            found = shutil.which(value)
+            if found is None:
+                raise custom_error(f'expected {hint}; found no "{value}" on PATH')
+            return Path(found)
+        return resolve_path(value, base_dir_of(info.context), hint)
+
+    @field_validator("pythonpath", mode="before")
+    @classmethod
+    def _folders(cls, value: object, info: ValidationInfo) -> list[Path]:
+        if not isinstance(value, list):
+            raise ValueError('expected an array of folders, like ["."]')
+        base = base_dir_of(info.context)
+        problems: list[tuple[Loc, str]] = []
+        paths: list[Path] = []
+        for i, item in enumerate(value):
+            try:
+                paths.append(resolve_path(item, base, "a folder (a string)"))
+            except ValueError as exc:
+                problems.append(((i,), f"{exc}; got {describe(item)}"))
+        if problems:
+            raise located_errors("pythonpath", problems, value)
+        return paths
+
+    @field_validator("services")
+    @classmethod
+    def _once_each(cls, value: list[ServiceName]) -> list[ServiceName]:
+        problems: list[tuple[Loc, str]] = [
+            ((i,), f'"{name}" is listed twice') for i, name in enumerate(value) if name in value[:i]
+        ]
+        if problems:
+            raise located_errors("services", problems, value)
+        return value
+
+
+# -- [imports] -------------------------------------------------------------------------------
+
+
+class Imports(_Model):
+    """[imports]: cold imports in fresh interpreters.
+
+    Defaults: timeout 10s, repeat 5 (1..50), forbid none, with_services true, services_down
+    false. `default_budget` is required with `discover` and only meaningful with it. At least
+    one of budgets / discover. `env` (added) extends the target's environment for imports.
+    """
+
+    timeout: PositiveDuration = 10.0
+    repeat: int = Field(default=5, ge=1, le=50)
+    forbid: list[SideEffect] = Field(default_factory=list)
+    discover: list[ModuleName] = Field(default_factory=list)
+    default_budget: PositiveDuration | None = None
+    max_spread: float | None = Field(default=None, gt=0)
+    with_services: bool = True
+    services_down: bool = False
+    env: Env = Field(default_factory=dict)
+    budgets: dict[ModuleName, PositiveDuration] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        problems: list[tuple[Loc, str]] = []
+        if self.discover and self.default_budget is None:
+            problems.append(
+                (
+                    ("default_budget",),
+                    'missing required key "default_budget": discover makes every submodule a '
+                    'claim, and they need a budget, like default_budget = "500ms"',
+                )
+            )
+        if self.default_budget is not None and not self.discover:
+            problems.append(
+                (
+                    ("default_budget",),
+                    "default_budget applies to discovered modules only, and discover is not "
+                    "given: add discover = [...] or give each module a budget in "
+                    "[imports.budgets]",
+                )
+            )
+        if not self.discover and not self.budgets and self.default_budget is None:
+            problems.append(
+                (
+                    (),
+                    "nothing to check: give modules budgets in [imports.budgets] "
+                    '(like "core" = "50ms") or packages to discover',
+                )
+            )
+        if self.services_down and not self.with_services:
+            problems.append(
+                (
+                    ("services_down",),
+                    "services_down = true needs the services (they are hung, not absent); "
+                    "with_services = false contradicts it",
+                )
+            )
+        for i, name in enumerate(self.forbid):
+            if name in self.forbid[:i]:
+                problems.append((("forbid", i), f'"{name}" is listed twice'))
+        if problems:
+            raise located_errors("Imports", problems, {})
+        return self
+
+
+# -- claims with a fault ---------------------------------------------------------------------
+
+
+def _service_and_fault(claim: _FaultedClaim) -> None:
+    """The contract's rule: `service` and `fault` go together; without them, `env` is needed."""
+    problems: list[tuple[Loc, str]] = []
+    if claim.service is not None and claim.fault is None:
+        problems.append(
+            (
+                ("fault",),
+                f'missing required key "fault": which fault service "{claim.service}" gets, '
+                'like fault = "hang"',
+            )
+        )
+    elif claim.fault is not None and claim.service is None:
+        problems.append(
+            (
+                ("service",),
+                f'missing required key "service": which service gets fault "{claim.fault}", '
+                f"one of {', '.join(repr(s) for s in SERVICES)}".replace("'", '"'),
+            )
+        )
+    elif claim.service is None and not claim.env:
+        problems.append(
+            (
+                (),
+                'expected service and fault (like service = "redis", fault = "hang"), or env '
+                "(to point a dependency somewhere else); found neither",
+            )
+        )
+    if problems:
+        raise located_errors(type(claim).__name__, problems, {})
+
+
+class _FaultedClaim(_Model):
+    name: ClaimName
+    call: CallableRef
+    service: ServiceName | None = None
+    fault: FaultSpec | None = None
+    within: PositiveDuration
+    raises: list[ExceptionRef] = Field(default_factory=list)
+    env: Env = Field(default_factory=dict)
+
+
+class TimeoutClaim(_FaultedClaim):
+    """[[timeouts]]: `call` must return or raise within `within` with `fault` on `service`.
+    `raises` (optional): it must raise one of these. `env` adds to the target's environment."""
+
+    @model_validator(mode="after")
+    def _rule(self) -> Self:
+        _service_and_fault(self)
+        return self
+
+
+class DegradationClaim(_FaultedClaim):
+    """[[degradation]]: with `fault` on `service`, `call` returns (an `expect`, when given)
+    within `within`; `then` is a method called on the result, which must raise one of `raises`
+    (without `then`, `raises` applies to `call`). `recovers` needs `expect`: after the fault is
+    lifted, `call` again gives something that is not an `expect` within this time."""
+
+    expect: CallableRef | None = None
+    then: Identifier | None = None
+    recovers: PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _rule(self) -> Self:
+        _service_and_fault(self)
+        if self.recovers is not None and self.expect is None:
+            raise located_errors(
+                "DegradationClaim",
+                [
+                    (
+                        ("recovers",),
+                        "recovers needs expect: recovery means the result is no longer an "
+                        "`expect` (the degraded stand-in)",
+                    )
+                ],
+                {},
+            )
+        return self
+
+
+# -- [[http]] --------------------------------------------------------------------------------
+
+
+class HttpFault(_Model):
+    """The inline table { service = "redis", kind = "kill" } of an [[http]] claim."""
+
+    service: ServiceName
+    kind: FaultSpec
+
+
+class HttpClaim(_Model):
+    """[[http]]: one request (sent `repeat` times; the checks apply to the last) to the served
+    target, optionally with a fault. `status` None means any 2xx. `within` (default 10s) bounds
+    each request. `body` (added) is sent as JSON. Header names compare case-insensitively."""
+
+    name: ClaimName
+    fault: HttpFault | None = None
+    request: RequestLine
+    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+    body: JsonValue = None
+    json_: JsonTable | None = Field(default=None, alias="json")
+    status: Statuses | None = None
+    response_headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+    within: PositiveDuration = 10.0
+    repeat: int = Field(default=1, ge=1, le=100_000)
+
+    @property
+    def method(self) -> str:
+        return split_request(self.request)[0]
+
+    @property
+    def path(self) -> str:
+        return split_request(self.request)[1]
+
+
+# -- [cron] ----------------------------------------------------------------------------------
+
+
+class Cron(_Model):
+    """[cron]: bounded schedule expansion. Defaults: horizon 365d, examples 100, no oracle,
+    invalid "Exception" (invalid expressions must raise something, in time)."""
+
+    call: CallableRef
+    max_results: int = Field(ge=1)
+    within: PositiveDuration
+    horizon: PositiveDuration = 365 * 86400.0
+    examples: int = Field(default=100, ge=1, le=100_000)
+    oracle: CronOracle | None = None
+    invalid: ExceptionRef = "Exception"
+    env: Env = Field(default_factory=dict)
+
+
+# -- [webhooks] ------------------------------------------------------------------------------
+
+SCHEMES_WITH_TIMESTAMPS = ("standard", "stripe")
+SCHEMES_WITH_ROTATION = ("standard", "stripe")
+
+
+class Webhooks(_Model):
+    """[webhooks]: signatures that cannot be forged or replayed. `secret` is a SecretStr and is
+    never shown. `tolerance` (default 5m) only for schemes with timestamps (standard, stripe);
+    `header` required for hmac-sha256 and refused for the others."""
+
+    scheme: WebhookScheme
+    verify: CallableRef
+    sign: CallableRef | None = None
+    secret: SecretStr
+    tolerance: PositiveDuration = 300.0
+    header: HeaderName | None = None
+    url_validator: CallableRef | None = None
+    env: Env = Field(default_factory=dict)
+
+    @field_validator("secret")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("expected a non-empty secret")
+        return value
+
+    @model_validator(mode="after")
+    def _scheme_keys(self) -> Self:
+        problems: list[tuple[Loc, str]] = []
+        if self.scheme == "hmac-sha256" and self.header is None:
+            problems.append(
+                (
+                    ("header",),
+                    'missing required key "header": scheme "hmac-sha256" needs the header '
+                    'carrying the hex digest, like header = "X-Signature"',
+                )
+            )
+        if self.scheme != "hmac-sha256" and self.header is not None:
+            problems.append(
+                (
+                    ("header",),
+                    f'header is for scheme "hmac-sha256" only; scheme "{self.scheme}" '
+                    "has its own headers",
+                )
+            )
+        if "tolerance" in self.model_fields_set and self.scheme not in SCHEMES_WITH_TIMESTAMPS:
+            problems.append(
+                (
+                    ("tolerance",),
+                    f'scheme "{self.scheme}" signs no timestamp, so tolerance means nothing; '
+                    "only standard and stripe take it",
+                )
+            )
+        if problems:
+            raise located_errors("Webhooks", problems, {})
+        return self
+
+
+# -- [[load]] --------------------------------------------------------------------------------
+
+
+class Flow(_Model):
+    """[load.flow]: the bundled async-job flow. `status` must contain "{id}". poll: 200ms."""
+
+    start: RequestLine
+    body: JsonValue = None
+    id: NonEmptyStr
+    status: RequestLine
+    done: JsonTable
+    poll: PositiveDuration = 0.2
+
+    @field_validator("status")
+    @classmethod
+    def _has_id(cls, value: str) -> str:
+        if "{id}" not in value:
+            raise ValueError('expected a request with "{id}" where the job id goes')
+        return value
+
+
+class Percentiles(_Model):
+    """Latency bounds of one request name: at least one of p50, p90, p95, p99, max."""
+
+    p50: PositiveDuration | None = None
+    p90: PositiveDuration | None = None
+    p95: PositiveDuration | None = None
+    p99: PositiveDuration | None = None
+    max: PositiveDuration | None = None
+
+    KEYS: ClassVar[tuple[str, ...]] = ("p50", "p90", "p95", "p99", "max")
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Self:
+        if not self.bounds():
+            raise located_errors(
+                "Percentiles",
+                [((), 'expected at least one of p50, p90, p95, p99, max, like { p95 = "100ms" }')],
+                {},
+            )
+        return self
+
+    def bounds(self) -> dict[str, float]:
+        """{"p95": 0.1, ...}: the bounds given, in order."""
+        return {k: v for k in self.KEYS if (v := getattr(self, k)) is not None}
+
+
+class Memory(_Model):
+    """[load.memory]: the served target's resident memory. At least one bound."""
+
+    max_rss: PositiveSize | None = None
+    max_growth: Size | None = None
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Self:
+        if self.max_rss is None and self.max_growth is None:
+            raise located_errors(
+                "Memory",
+                [((), 'expected max_rss and/or max_growth, like max_rss = "512MB"')],
+                {},
+            )
+        return self
+
+
+class LoadClaim(_Model):
+    """[[load]]: Locust against the served target. Required: name, users, duration, and a
+    locustfile or [load.flow]. Defaults: spawn_rate = users (all start within a second),
+    processes 1, failure_ratio 0 (no failed request allowed), no min_rps."""
+
+    name: ClaimName
+    locustfile: Path | None = None
+    users: int = Field(ge=1)
+    spawn_rate: float = Field(gt=0)
+    duration: PositiveDuration
+    processes: int = Field(default=1, ge=1, le=256)
+    failure_ratio: float = Field(default=0.0, ge=0, le=1)
+    min_rps: float | None = Field(default=None, gt=0)
+    flow: Flow | None = None
+    latency: dict[NonEmptyStr, Percentiles] = Field(default_factory=dict)
+    memory: Memory | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_spawn_rate(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "spawn_rate" not in data:
+            users = data.get("users")
+            if isinstance(users, int) and not isinstance(users, bool) and users >= 1:
+                return {**data, "spawn_rate": float(users)}
+            return {**data, "spawn_rate": 1.0}  # users is missing or wrong: said there
+        return data
+
+    @field_validator("locustfile", mode="before")
+    @classmethod
+    def _locustfile(cls, value: object, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        return resolve_path(value, base_dir_of(info.context), 'a path like "loadtests/flow.py"')
+
+    @model_validator(mode="after")
+    def _flow_or_locustfile(self) -> Self:
+        if self.locustfile is None and self.flow is None:
+            raise located_errors(
+                "LoadClaim",
+                [
+                    (
+                        (),
+                        "expected [load.flow] (the bundled async-job flow: start, id, status, "
+                        "done) or a locustfile; found neither",
+                    )
+                ],
+                {},
+            )
+        return self
+
+
+# -- [[websocket]] ---------------------------------------------------------------------------
+
+
+class WebsocketClaim(_Model):
+    """[[websocket]]: the server sends something at least every `heartbeat`; a client that
+    never answers is closed within `idle_close` (optional)."""
+
+    name: ClaimName
+    path: UrlPath
+    heartbeat: PositiveDuration
+    idle_close: PositiveDuration | None = None
+
+
+# -- the file --------------------------------------------------------------------------------
+
+#: Section (TOML key) -> claim kind, in the contract's order.
+SECTION_KINDS: dict[str, str] = {
+    "imports": "import",
+    "timeouts": "timeout",
+    "degradation": "degradation",
+    "http": "http",
+    "cron": "cron",
+    "webhooks": "webhook",
+    "load": "load",
+    "websocket": "websocket",
+}
+CLAIM_KINDS: tuple[str, ...] = tuple(SECTION_KINDS.values())
+_NAMED_SECTIONS = ("timeouts", "degradation", "http", "load", "websocket")
+_SERVER_SECTIONS = ("http", "load", "websocket")
+CRON_CLAIMS = ("time", "count", "correct", "invalid")
+
+
+@dataclass(frozen=True)
+class ClaimRef:
+    """One claim: its stable id ("timeout:redis ping ..."), kind ("timeout"), the section that
+    specifies it (None when nothing does), and where that section is ("timeouts[2]")."""
+
+    id: str
+    kind: str
+    spec: BaseModel | None
+    section_key: str
+
+    @property
+    def name(self) -> str:
+        return self.id.partition(":")[2]
+
+
+class ClaimsFile(_Model):
+    """A whole claims file. `path` is the file's absolute path (set by load_claims). Build one
+    with `ClaimsFile.model_validate(data, context={"base_dir": folder})` when not loading a
+    file: relative paths resolve against base_dir (else the current folder). Besides each
+    section's own rules, the file's are checked: claim names unique within each kind, every
+    service a claim names declared in [target].services, [target.server] given when an http,
+    load or websocket claim needs it."""
+
+    path: Path
+    target: Target
+    imports: Imports | None = None
+    timeouts: list[TimeoutClaim] = Field(default_factory=list)
+    degradation: list[DegradationClaim] = Field(default_factory=list)
+    http: list[HttpClaim] = Field(default_factory=list)
+    cron: Cron | None = None
+    webhooks: Webhooks | None = None
+    load: list[LoadClaim] = Field(default_factory=list)
+    websocket: list[WebsocketClaim] = Field(default_factory=list)
+
+    _order: tuple[str, ...] = PrivateAttr(default=tuple(SECTION_KINDS))
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _absolute(cls, value: object) -> Path:
+        return resolve_path(value, None, "the claims file's path")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _whole_file(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        extra = cross_check(data) if isinstance(data, Mapping) else []
+        try:
+            model = handler(data)
+        except ValidationError as exc:
+            if not extra:
+                raise
+            raise _merged(exc, extra, data) from None
+        if extra:
+            raise located_errors(cls.__name__, extra, data)
+        if isinstance(data, Mapping):
+            present = [k for k in data if k in SECTION_KINDS]
+            model._order = (*present, *(k for k in SECTION_KINDS if k not in present))
+        return model
+
+    def claims(self) -> list[ClaimRef]:
+        """Every claim, sections in the order the file gives them. Discovered import modules
+        are not here: the run adds them."""
+        refs: list[ClaimRef] = []
+        for section in self._order:
+            refs.extend(self._section_claims(section))
+        return refs
+
+    def _section_claims(self, section: str) -> Iterator[ClaimRef]:
+        kind = SECTION_KINDS[section]
+        if section == "imports":
+            if self.imports is not None:
+                for module in self.imports.budgets:
+                    key = format_key(("imports", "budgets", module))
+                    yield ClaimRef(f"import:{module}", kind, self.imports, key)
+        elif section == "cron":
+            if self.cron is not None:
+                for sub in CRON_CLAIMS:
+                    yield ClaimRef(f"cron:{sub}", kind, self.cron, "cron")
+        elif section == "webhooks":
+            hooks = self.webhooks
+            if hooks is not None:
+                subs = ["vectors", "forgery"]
+                if hooks.scheme in SCHEMES_WITH_TIMESTAMPS:
+                    subs.append("timestamps")
+                if hooks.scheme in SCHEMES_WITH_ROTATION:
+                    subs.append("rotation")
+                subs.append("constant-time")
+                if hooks.url_validator is not None:
+                    subs.append("url-validator")
+                for sub in subs:
+                    yield ClaimRef(f"webhook:{sub}", kind, hooks, "webhooks")
+        else:
+            items: list[Any] = getattr(self, section)
+            for i, item in enumerate(items):
+                yield ClaimRef(f"{kind}:{item.name}", kind, item, f"{section}[{i}]")
+
+
+# -- checks across sections (on the raw data, so they run even when other parts are wrong) ---
+
+
+def cross_check(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    """The file-wide rules, as (loc, message). Defensive: values of the wrong type are left
+    to the sections' own validation."""
+    problems: list[tuple[Loc, str]] = []
+    target = data.get("target")
+    declared: list[str] | None = None
+    if isinstance(target, Mapping):
+        services = target.get("services", [])
+        if isinstance(services, list):
+            declared = [s for s in services if s in SERVICES]
+    if declared is not None:
+        problems.extend(_undeclared_services(data, declared))
+    problems.extend(_duplicate_names(data))
+    if isinstance(target, Mapping) and "server" not in target:
+        needing = [
+            f"{section}[{i}]"
+            for section in _SERVER_SECTIONS
+            if isinstance(items := data.get(section), list)
+            for i in range(len(items))
+        ]
+        if needing:
+            who = needing[0] if len(needing) == 1 else ", ".join(needing[:-1])
+            who += "" if len(needing) == 1 else f" and {needing[-1]}"
+            verb = "needs" if len(needing) == 1 else "need"
+            problems.append(
+                (
+                    ("target", "server"),
+                    f"missing table [target.server]: {who} {verb} a server to send requests "
+                    'to; add app = "package.module:app" or command = "... {port} ..."',
+                )
+            )
+    return problems
+
+
+def _undeclared(service: object, declared: list[str]) -> str | None:
+    if service in SERVICES and service not in declared:
+        listed = ", ".join(f'"{s}"' for s in declared) if declared else "none"
+        return (
+            f'references service "{service}", which [target].services does not declare '
+            f"(it declares {listed}): add it there"
+        )
+    return None
+
+
+def _undeclared_services(data: Mapping[str, Any], declared: list[str]) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    for section in ("timeouts", "degradation"):
+        items = data.get(section)
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                if isinstance(item, Mapping) and (m := _undeclared(item.get("service"), declared)):
+                    problems.append(((section, i, "service"), m))
+    items = data.get("http")
+    if isinstance(items, list):
+        for i, item in enumerate(items):
+            fault = item.get("fault") if isinstance(item, Mapping) else None
+            if isinstance(fault, Mapping) and (m := _undeclared(fault.get("service"), declared)):
+                problems.append((("http", i, "fault", "service"), m))
+    imports = data.get("imports")
+    if isinstance(imports, Mapping) and imports.get("services_down") is True and not declared:
+        problems.append(
+            (
+                ("imports", "services_down"),
+                "services_down = true, but [target].services declares no service to hang",
+            )
+        )
+    return problems
+
+
+def _duplicate_names(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    for section in _NAMED_SECTIONS:
+        items = data.get(section)
+        if not isinstance(items, list):
+            continue
+        first: dict[str, int] = {}
+        for i, item in enumerate(items):
+            name = item.get("name") if isinstance(item, Mapping) else None
+            if not isinstance(name, str):
+                continue
+            if name in first:
+                problems.append(
+                    (
+                        (section, i, "name"),
+                        f'duplicate name "{name}": {section}[{first[name]}] has it too, and '
+                        "each claim's id must be distinct",
+                    )
+                )
+            else:
+                first[name] = i
+    return problems
+
+
+def _merged(exc: ValidationError, extra: list[tuple[Loc, str]], data: object) -> ValidationError:
+    details: list[InitErrorDetails] = []
+    for error in exc.errors(include_url=False):
+        ctx = dict(error.get("ctx") or {})
+        ctx["__msg__"] = error["msg"]
+        details.append(
+            InitErrorDetails(
+                type=PydanticCustomError(error["type"], "{__msg__}", ctx),
+                loc=error["loc"],
+                input=error["input"],
+            )
+        )
+    details.extend(InitErrorDetails(type=custom_error(m), loc=loc, input=data) for loc, m in extra)
+    return ValidationError.from_exception_data(exc.title, details)

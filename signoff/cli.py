@@ -1,0 +1,216 @@
+"""The `signoff` command line. Exit status: 0 every claim holds, 1 some claim fails or could not
+be checked, 2 the claims file or the command line is wrong, 3 the harness could not run,
+130 interrupted (Ctrl-C or SIGTERM)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from signoff import __version__, processes
+from signoff.errors import ClaimsError, SignoffError, UsageError
+
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is a UsageError (exit 2) the caller prints, never a trace."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from signoff.plugin import BACKEND_CHOICES
+
+    parser = _Parser(
+        prog="signoff",
+        description="Check the claims of a fix summary against the "
+        "real code, with real Redis and Postgres.",
+        epilog="exit status: 0 every claim holds; 1 some claim fails or could not "
+        "be checked; 2 bad claims file or command line; 3 the harness could not "
+        "run; 130 interrupted",
+    )
+    parser.add_argument("--version", action="version", version=f"signoff {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    run = sub.add_parser("run", help="check every claim of a claims file and write a report")
+    run.add_argument(
+        "claims", nargs="?", default="signoff.toml", help="the claims file (default: signoff.toml)"
+    )
+    run.add_argument(
+        "--only",
+        metavar="KIND[,KIND]",
+        help="check only these kinds: import, timeout, degradation, http, cron, "
+        "webhook, load, websocket",
+    )
+    run.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help="write the report here (default: reports/<time>-<target>)",
+    )
+    run.add_argument(
+        "--services",
+        default="auto",
+        choices=BACKEND_CHOICES,
+        help="where Redis and Postgres come from (default: auto, the first of "
+        "docker, system, embedded, url that works)",
+    )
+    run.add_argument(
+        "--deadline",
+        default="30m",
+        metavar="DURATION",
+        help="no claim starts after this much of the run (default: 30m)",
+    )
+
+    check = sub.add_parser("check", help="validate a claims file only")
+    check.add_argument("claims", help="the claims file")
+
+    services = sub.add_parser("services", help="start the services a claims file needs")
+    services_sub = services.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    services_sub.required = True
+    up = services_sub.add_parser("up", help="start them, print their URLs, keep them until Ctrl-C")
+    up.add_argument(
+        "claims",
+        nargs="?",
+        default="signoff.toml",
+        help="the claims file whose [target].services to start (default: signoff.toml)",
+    )
+    up.add_argument("--services", default="auto", choices=BACKEND_CHOICES)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        if args.command == "check":
+            return _check(args.claims)
+        if args.command == "run":
+            return _run(args)
+        return _services_up(args)
+    except ClaimsError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return exc.exit_status
+    except SignoffError as exc:
+        print(f"signoff: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("signoff: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _check(path: str) -> int:
+    from signoff.checks import expand_claims
+    from signoff.claims import load_claims
+
+    claims = load_claims(path)
+    refs = expand_claims(claims)
+    kinds = sorted({r.kind for r in refs})
+    print(
+        f"{path}: ok: {len(refs)} claims ({', '.join(kinds) or 'none'}) for target "
+        f"{claims.target.name!r}"
+    )
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import pytest
+
+    from signoff.checks import expand_claims, kind_from_word
+    from signoff.claims import load_claims
+    from signoff.units import parse_duration
+
+    claims = load_claims(args.claims)
+    only = None
+    if args.only:
+        try:
+            only = {kind_from_word(w.strip()) for w in args.only.split(",") if w.strip()}
+        except ValueError as exc:
+            raise UsageError(f"--only: {exc}") from None
+    try:
+        parse_duration(args.deadline)
+    except ValueError as exc:
+        raise UsageError(f"--deadline: {exc}") from None
+    refs = [r for r in expand_claims(claims) if only is None or r.kind in only]
+    if not refs:
+        raise UsageError(
+            f"{args.claims}: no claims to check" + (f" of kind {args.only}" if args.only else "")
+        )
+    suites = Path(__file__).resolve().parent.parent / "suites"
+    if not (suites / "__init__.py").is_file():
+        raise SignoffError(
+            f"signoff's suites are not at {suites}: install signoff from a "
+            "checkout (pip install -e .)"
+        )
+    pytest_args = [
+        str(suites),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--tb=no",
+        "-rN",
+        "--no-header",
+        "-c",
+        str(Path(__file__).with_name("pytest_run.ini")),
+        "--rootdir",
+        str(suites.parent),
+        "--claims",
+        str(args.claims),
+        "--signoff-services",
+        args.services,
+        "--signoff-deadline",
+        args.deadline,
+    ]
+    if args.only:
+        pytest_args += ["--signoff-only", args.only]
+    if args.report_dir:
+        pytest_args += ["--signoff-report-dir", args.report_dir]
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        pytest_args += ["-p", "signoff.plugin"]
+    code = int(pytest.main(pytest_args))
+    if code == pytest.ExitCode.INTERRUPTED:
+        return EXIT_INTERRUPTED
+    if code in (0, 1, 2, 3):
+        return code
+    return 3  # pytest's own internal or usage error: the harness could not run
+
+
+def _services_up(args: argparse.Namespace) -> int:
+    from signoff.claims import load_claims
+    from signoff.services import start_services, stop_services
+
+    claims = load_claims(args.claims)
+    for line in processes.reap_leftovers():
+        print(f"signoff: stopped a leftover of a killed run: {line}", file=sys.stderr)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    services = start_services(list(claims.target.services), backend=args.services)
+    try:
+        for name, service in services.items():
+            variable = {"redis": "REDIS_URL", "postgres": "DATABASE_URL"}[name]
+            print(f"{variable}={service.url}    # {service.describe()}", flush=True)
+        print("signoff: services are up; Ctrl-C stops them", file=sys.stderr, flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        stop_services(services)
+        processes.stop_all()
+    print("signoff: services stopped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""The run's shared state: the claims file, the services, the fault proxies, the ledger and the
+deadline. The pytest plugin builds one per session; probes receive it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from signoff.claims import ClaimsFile
+from signoff.faults.proxy import FaultProxy, ProxyHub
+from signoff.ledger import Ledger
+from signoff.probes.runner import TargetProcess
+from signoff.report.run_info import RunInfo
+from signoff.services import Service
+
+URL_VARIABLES = {"redis": "REDIS_URL", "postgres": "DATABASE_URL"}
+
+
+@dataclass
+class ClaimSetup:
+    """What one claim's target process sees: its own proxy in front of every service."""
+
+    proxies: dict[str, FaultProxy]
+    target: TargetProcess
+
+
+@dataclass
+class RunContext:
+    claims: ClaimsFile
+    report_dir: Path
+    ledger: Ledger
+    info: RunInfo
+    deadline: float  # time.monotonic() value after which no claim starts
+    services: dict[str, Service] = field(default_factory=dict)
+    hub: ProxyHub | None = None
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def target_process(
+        self, urls: Mapping[str, str], extra_env: Mapping[str, str]
+    ) -> TargetProcess:
+        target = self.claims.target
+        env = dict(target.env)
+        for name, url in urls.items():
+            env[URL_VARIABLES[name]] = url
+        env.update(extra_env)
+        return TargetProcess(
+            python=str(target.python),
+            pythonpath=tuple(str(p) for p in target.pythonpath),
+            env=env,
+            cwd=str(self.claims.path.parent),
+        )
+
+    @contextlib.contextmanager
+    def claim_setup(self, extra_env: Mapping[str, str] | None = None) -> Iterator[ClaimSetup]:
+        """A proxy per service for one claim, closed when the claim ends."""
+        assert self.hub is not None, "services are not started"
+        proxies: dict[str, FaultProxy] = {}
+        try:
+            for name, service in self.services.items():
+                proxies[name] = self.hub.proxy((service.host, service.port))
+            urls = {
+                name: self.services[name].url_for(*proxy.address) for name, proxy in proxies.items()
+            }
+            yield ClaimSetup(proxies, self.target_process(urls, extra_env or {}))
+        finally:
+            for proxy in proxies.values():
+                proxy.close()
+
+
+def default_report_dir(target: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in target)
+    return Path(os.getcwd()) / "reports" / f"{stamp}-{safe}"

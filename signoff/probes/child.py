@@ -1,0 +1,534 @@
+"""signoff's probe child: import a module or call `module:attr` in a fresh interpreter.
+
+Run by path in the TARGET's interpreter, which may not have signoff installed, so this file is
+a standalone script that needs only the standard library:
+
+    python -u child.py SPEC.json
+
+SPEC.json names the step to run and the files and pipe to report through (see `runner.py`).
+While it runs, side effects (network, subprocess, thread, warning) are appended as JSON lines
+to the events file, flushed at once so they survive a kill. faulthandler dumps every thread's
+stack to the stacks file at the step's deadline. The result is written as JSON to the result
+file. Progress lines go to the status pipe: "step NAME", "done NAME SECONDS", "end". After
+"end" the child waits for the parent to close the release pipe, then exits with os._exit(0)
+(the target's non-daemon threads and atexit handlers must not keep it alive).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_SELF = os.path.abspath(__file__)
+_HERE = os.path.dirname(os.path.realpath(__file__))
+# signoff/probes/ must never shadow a target module (a target's `runner` or `child`, say).
+if sys.path and os.path.realpath(sys.path[0] or os.curdir) == _HERE:
+    del sys.path[0]
+
+import faulthandler  # noqa: E402
+import json  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+TYPE_CHECKING = False  # typing is not imported at run time: the target pays for its own
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from types import FrameType, TracebackType
+    from typing import Any, NoReturn
+
+_SELF_FILES = frozenset({_SELF, os.path.realpath(__file__), __file__})
+_STDLIB = os.path.dirname(os.__file__) + os.sep
+_PACKAGES = ("site-packages", "dist-packages")
+_WATCH = frozenset(
+    {
+        "socket.connect",
+        "socket.getaddrinfo",
+        "subprocess.Popen",
+        "os.system",
+        "os.posix_spawn",
+        "os.exec",
+        "os.spawn",
+        "os.fork",
+        "os.forkpty",
+    }
+)
+_CO_COROUTINE = 0x80
+_DETAIL_MAX = 300
+_REPR_MAX = 200
+_MESSAGE_MAX = 500
+_TRACEBACK_MAX = 8000
+
+_dumps = json.dumps
+# Give json back to the target: its own `import json` then costs what it costs in production.
+for _name in ("json", "json.decoder", "json.encoder", "json.scanner"):
+    sys.modules.pop(_name, None)
+
+
+class _State:
+    """What the hooks need; set once from the spec."""
+
+    def __init__(self) -> None:
+        self.roots: tuple[str, ...] = ()
+        self.events_fd = -1
+        self.status_fd = -1
+        self.step = "startup"
+        self.t0 = time.perf_counter()
+        self.pid = os.getpid()
+
+
+_state = _State()
+
+
+# --- attribution: which line of the target caused this --------------------------------------
+
+
+def _target_rel(filename: str) -> str | None:
+    """`filename` relative to the target root holding it, unless it is an installed package."""
+    if filename in _SELF_FILES:
+        return None
+    for root in _state.roots:
+        if filename.startswith(root):
+            rel = filename[len(root) :]
+            if not any(p in rel for p in _PACKAGES):
+                return rel
+    return None
+
+
+def _is_stdlib(filename: str) -> bool:
+    if filename.startswith("<") or filename in _SELF_FILES:
+        return True
+    return filename.startswith(_STDLIB) and not any(p in filename for p in _PACKAGES)
+
+
+def _short(filename: str) -> str:
+    for pkg in _PACKAGES:
+        idx = filename.rfind(pkg + os.sep)
+        if idx >= 0:
+            return filename[idx + len(pkg) + 1 :]
+    return filename
+
+
+def _attribute(places: Iterable[tuple[str, int]]) -> str | None:
+    """The innermost target place, else the innermost non-stdlib one. Innermost first."""
+    fallback = None
+    for filename, lineno in places:
+        rel = _target_rel(filename)
+        if rel is not None:
+            return f"{rel}:{lineno}"
+        if fallback is None and not _is_stdlib(filename):
+            fallback = f"{_short(filename)}:{lineno}"
+    return fallback
+
+
+def _frames(frame: FrameType | None) -> Iterator[tuple[str, int]]:
+    while frame is not None:
+        yield frame.f_code.co_filename, frame.f_lineno or 0
+        frame = frame.f_back
+
+
+def _tb_places(tb: TracebackType | None) -> list[tuple[str, int]]:
+    places = []
+    while tb is not None:
+        places.append((tb.tb_frame.f_code.co_filename, tb.tb_lineno or 0))
+        tb = tb.tb_next
+    places.reverse()
+    return places
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+def _write_event(record: dict[str, Any]) -> None:
+    if _state.events_fd < 0:
+        return
+    # one write() on an O_APPEND descriptor per line: atomic, unbuffered, fork-safe
+    os.write(_state.events_fd, (_dumps(record) + "\n").encode("utf-8", "backslashreplace"))
+
+
+def _emit(kind: str, detail: str, where: str | None, at: float | None = None) -> None:
+    if at is None:
+        at = time.perf_counter() - _state.t0
+    if len(detail) > _DETAIL_MAX:
+        detail = detail[: _DETAIL_MAX - 3] + "..."
+    _write_event(
+        {"kind": kind, "detail": detail, "where": where or "?", "at": at, "step": _state.step}
+    )
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return str(value)
+
+
+def _host_port(host: object, port: object) -> str:
+    text = _text(host)
+    if ":" in text:
+        text = f"[{text}]"
+    return f"{text}:{_text(port)}"
+
+
+def _address(address: object) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        return _host_port(address[0], address[1])
+    text = _text(address)
+    return "@" + text[1:] if text.startswith("\0") else text
+
+
+def _in_subprocess_module(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "subprocess":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event not in _WATCH:
+        return
+    try:  # noqa: SIM105 - no contextlib here: the hook runs on every audited event
+        _on_audit(event, args, sys._getframe(1))
+    except Exception:
+        pass  # an audit hook must never break the code it watches
+
+
+def _on_audit(event: str, args: tuple[Any, ...], frame: FrameType) -> None:
+    if event == "socket.connect":
+        kind, detail = "network", "connect " + _address(args[1])
+    elif event == "socket.getaddrinfo":
+        kind, detail = "network", "getaddrinfo " + _host_port(args[0], args[1])
+    elif event == "subprocess.Popen":
+        kind, detail = "subprocess", f"Popen {args[1]!r}"
+    elif event == "os.system":
+        kind, detail = "subprocess", f"system {_text(args[0])!r}"
+    elif event == "os.posix_spawn":
+        if _in_subprocess_module(frame):
+            return  # subprocess.Popen already said it
+        kind, detail = "subprocess", f"posix_spawn {args[1]!r}"
+    elif event == "os.exec":
+        kind, detail = "subprocess", f"exec {args[1]!r}"
+    elif event == "os.spawn":
+        kind, detail = "subprocess", f"spawn {args[2]!r}"
+    else:
+        kind, detail = "subprocess", event.split(".", 1)[1]
+    _emit(kind, detail, _attribute(_frames(frame)))
+
+
+# --- threads ------------------------------------------------------------------------------------
+
+_original_start = threading.Thread.start
+
+
+def _start(self: threading.Thread) -> None:
+    try:
+        origin = (_attribute(_frames(sys._getframe(1))), time.perf_counter() - _state.t0)
+        self.__dict__["_signoff_origin"] = origin
+    except Exception:
+        pass
+    _original_start(self)
+    try:
+        if os.getpid() == _state.pid:
+            _write_event({"kind": "_thread", "ident": self.ident, "name": self.name})
+    except Exception:
+        pass
+
+
+threading.Thread.start = _start  # type: ignore[method-assign]
+
+
+def _native_threads() -> set[int]:
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except (OSError, ValueError):
+        return set()
+
+
+def _thread_snapshot() -> tuple[dict[int, threading.Thread], set[int]]:
+    # holding the Thread objects keeps their ids from being reused by new threads
+    return {id(t): t for t in threading.enumerate()}, _native_threads()
+
+
+def _thread_function(thread: threading.Thread) -> tuple[str | None, str | None]:
+    """The qualified name and target place of the function a thread runs."""
+    func = getattr(thread, "_target", None)
+    if func is None and type(thread).run is not threading.Thread.run:
+        func = type(thread).run
+    code = getattr(func, "__code__", None)
+    if func is None or code is None:
+        return None, None
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
+    return name, _attribute([(code.co_filename, code.co_firstlineno)])
+
+
+def _thread_events(before: tuple[dict[int, threading.Thread], set[int]]) -> None:
+    known_native: set[int] = set()
+    for thread in threading.enumerate():
+        if thread.native_id is not None:
+            known_native.add(thread.native_id)
+        if id(thread) in before[0] or not thread.is_alive():
+            continue
+        func_name, func_where = _thread_function(thread)
+        detail = f"thread {thread.name}"
+        if func_name and func_name.split(".")[-1] not in thread.name:
+            detail += f" ({func_name})"
+        where, at = thread.__dict__.get("_signoff_origin", (None, None))
+        _emit("thread", detail, where or func_where, at)
+    unknown = _native_threads() - before[1] - known_native
+    # faulthandler's watchdog lets go of the step a moment before its thread is gone
+    give_up = time.perf_counter() + 0.2
+    while unknown and time.perf_counter() < give_up:
+        time.sleep(0.01)
+        unknown &= _native_threads()
+    for tid in sorted(unknown):
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as comm:
+                name = comm.read().strip()
+        except OSError:
+            continue  # ended meanwhile
+        _emit("thread", f"thread {name} (native, tid {tid})", None)
+
+
+# --- warnings -----------------------------------------------------------------------------------
+
+
+def _recording_showwarning(original: Callable[..., Any]) -> Callable[..., None]:
+    def showwarning(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        try:
+            where = _target_rel(filename)
+            where = f"{where}:{lineno}" if where is not None else None
+            if where is None:
+                where = _attribute(_frames(sys._getframe(1))) or f"{_short(filename)}:{lineno}"
+            _emit("warning", f"{getattr(category, '__name__', category)}: {message}", where)
+        except Exception:
+            pass
+        original(message, category, filename, lineno, file, line)
+
+    return showwarning
+
+
+# --- the measured step --------------------------------------------------------------------------
+
+
+def _status(line: str) -> None:
+    os.write(_state.status_fd, (line + "\n").encode())
+
+
+def _step(
+    name: str, timeout: float, stacks: Any, work: Callable[[], Any]
+) -> tuple[bool, Any, float]:
+    """Run `work` as step `name` under faulthandler's deadline; (ok, value or exception, secs)."""
+    before = _thread_snapshot()
+    faulthandler.dump_traceback_later(timeout, repeat=False, file=stacks, exit=False)
+    _status(f"step {name}")
+    ok, value = False, None
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = _recording_showwarning(warnings.showwarning)
+        _state.step = name
+        _state.t0 = started = time.perf_counter()
+        try:
+            value = work()
+            ok = True
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt are results too
+            value = exc
+        seconds = time.perf_counter() - started
+    faulthandler.cancel_dump_traceback_later()
+    _status(f"done {name} {seconds!r}")
+    try:
+        _thread_events(before)
+    except Exception as exc:  # a thread object of the target's that misbehaves
+        os.write(2, f"signoff: thread events lost: {exc!r}\n".encode())
+    return ok, value, seconds
+
+
+def _resolve(module: str, attr: str) -> Any:
+    # the import statement's path, not importlib.import_module: -X importtime sees only this one
+    __import__(module)
+    obj: Any = sys.modules[module]
+    for part in attr.split(".") if attr else ():
+        obj = getattr(obj, part)
+    return obj
+
+
+def _is_coroutine(value: object) -> bool:
+    cls = type(value)
+    return cls.__name__ == "coroutine" and cls.__module__ == "builtins"
+
+
+def _call(func: Callable[[], Any]) -> Any:
+    result = func()
+    if _is_coroutine(result):
+        import asyncio
+
+        result = asyncio.run(result)
+    return result
+
+
+# --- the result ---------------------------------------------------------------------------------
+
+
+def _type_name(cls: type) -> str:
+    module = getattr(cls, "__module__", None) or "?"
+    qualname = getattr(cls, "__qualname__", None) or getattr(cls, "__name__", "?")
+    return f"{module}:{qualname}"
+
+
+def _mro(cls: type) -> list[str]:
+    try:
+        return [_type_name(c) for c in cls.__mro__]
+    except Exception:
+        return [_type_name(cls)]
+
+
+def _safe(func: Callable[[], str], limit: int) -> str:
+    try:
+        text = func()
+    except Exception as exc:
+        text = f"<{_type_name(type(exc))} while formatting>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _cycle(exc: BaseException) -> list[str] | None:
+    """The modules being imported when a partially initialized module was hit, and that one."""
+    if not isinstance(exc, (ImportError, AttributeError)):
+        return None
+    text = _safe(lambda: str(exc), 2000)
+    marker = "partially initialized module '"
+    start = text.find(marker)
+    if start < 0:
+        return None
+    start += len(marker)
+    partial = text[start : text.find("'", start)]
+    chain = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "<module>" and frame.f_code.co_filename not in _SELF_FILES:
+            name = frame.f_globals.get("__name__")
+            if isinstance(name, str):
+                chain.append(name)
+        tb = tb.tb_next
+    return [*chain, partial]
+
+
+def _traceback(exc: BaseException) -> str:
+    import traceback
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename in _SELF_FILES:
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    return text if len(text) <= _TRACEBACK_MAX else "...\n" + text[-_TRACEBACK_MAX:]
+
+
+def _result(step: str, ok: bool, value: Any, seconds: float) -> dict[str, Any]:
+    result: dict[str, Any] = {"step": step, "seconds": seconds}
+    if ok:
+        result.update(
+            outcome="returned",
+            result_type=_type_name(type(value)),
+            result_mro=_mro(type(value)),
+            result_repr=_safe(lambda: repr(value), _REPR_MAX),
+        )
+        return result
+    exc: BaseException = value
+    result.update(
+        outcome="raised",
+        exc_type=_type_name(type(exc)),
+        exc_mro=_mro(type(exc)),
+        exc_message=_safe(lambda: str(exc), _MESSAGE_MAX),
+        exc_where=_attribute(_tb_places(exc.__traceback__)),
+        traceback=_safe(lambda: _traceback(exc), _TRACEBACK_MAX + 10),
+        cycle=_cycle(exc),
+    )
+    return result
+
+
+def _write_result(path: str, result: dict[str, Any]) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as out:
+        out.write(_dumps(result))
+    os.replace(tmp, path)
+
+
+def _finish(spec: dict[str, Any], result: dict[str, Any]) -> NoReturn:
+    _write_result(spec["result"], result)
+    _status("end")
+    # wait for the parent to read what it needs (our children, say); EOF is the go-ahead
+    try:
+        os.read(spec["release_fd"], 1)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:  # noqa: SIM105 - contextlib is the target's to import
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(0)
+
+
+def main(argv: list[str]) -> None:
+    with open(argv[1], encoding="utf-8") as spec_file:
+        spec: dict[str, Any] = json.load(spec_file)
+    _state.status_fd = spec["status_fd"]
+    os.set_inheritable(_state.status_fd, False)
+    os.set_inheritable(spec["release_fd"], False)
+    faulthandler.enable(file=sys.stderr, all_threads=True)
+
+    roots = []
+    for root in spec["pythonpath"]:
+        for variant in (root, os.path.realpath(root)):
+            prefix = variant.rstrip(os.sep) + os.sep
+            if prefix not in roots:
+                roots.append(prefix)
+    _state.roots = tuple(roots)
+    for root in reversed(spec["pythonpath"]):
+        while root in sys.path:
+            sys.path.remove(root)
+        sys.path.insert(0, root)
+
+    stacks = open(spec["stacks"], "w")  # noqa: SIM115 - faulthandler writes to it at the deadline
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+    _state.events_fd = os.open(spec["events"], flags, 0o600)
+    _write_event({"kind": "_thread", "ident": threading.main_thread().ident, "name": "MainThread"})
+    sys.addaudithook(_audit)
+
+    module, attr = spec["module"], spec.get("attr") or ""
+    importtime = bool(spec.get("importtime"))
+    if importtime:
+        os.write(2, b"signoff-probe: importtime start\n")
+    ok, value, seconds = _step(
+        "import", spec["import_timeout"], stacks, lambda: _resolve(module, attr)
+    )
+    if importtime:
+        os.write(2, b"signoff-probe: importtime end\n")
+    if not ok or spec["mode"] == "import":
+        result = _result("import", ok, value, seconds)
+        if ok:  # the module object itself says nothing: report the import, not a value
+            result.update(result_type=None, result_mro=[], result_repr=None)
+        _finish(spec, result)
+
+    func = value
+    code = getattr(func, "__code__", None)
+    if code is not None and code.co_flags & _CO_COROUTINE:
+        import asyncio  # noqa: F401 - imported before the clock starts, not charged to the call
+    ok, value, seconds = _step("call", spec["timeout"], stacks, lambda: _call(func))
+    _finish(spec, _result("call", ok, value, seconds))
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(70)

@@ -1,0 +1,564 @@
+"""The probe primitive: run target code in a fresh interpreter with a hard deadline.
+
+Every claim kind measures target code through `run_import` or `run_call`. The code runs in
+the target's own interpreter (`child.py`, a standalone script), never in the harness. The
+deadline counts from the moment the child starts its measured step, so interpreter start-up
+is not charged to the target. At the deadline the child's faulthandler has dumped every
+thread's stack; the parent reads the child's open sockets, then kills its whole process group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from subprocess import Popen
+from typing import Any, Literal
+
+import psutil
+
+from signoff import processes
+from signoff.errors import HarnessError, UsageError
+
+CHILD_SCRIPT = Path(__file__).with_name("child.py")
+STARTUP_TIMEOUT = 30.0  # interpreter start-up, before the measured step; not the target's time
+MIN_IMPORT_TIMEOUT = 10.0  # run_call: the callable's module may take this long to import
+DUMP_GRACE = 0.5  # after the deadline: how long faulthandler gets to finish its dump
+FINISH_TIMEOUT = 10.0  # after the step: to write the result (repr of the value, say)
+EXIT_TIMEOUT = 5.0  # after the result: to exit
+STDERR_TAIL = 4000
+IMPORTTIME_TOP = 10
+
+_IMPORTTIME_ROW = re.compile(r"^import time:\s+(\d+)\s*\|\s*(\d+)\s*\|\s*(\S.*)$")
+_MARKER = "signoff-probe: "
+_THREAD_LINE = re.compile(
+    r"^(Current thread|Thread) (0x[0-9a-fA-F]+)( \(most recent call first\):)$"
+)
+
+Outcome = Literal["returned", "raised", "hung", "crashed"]
+
+
+@dataclass(frozen=True)
+class TargetProcess:
+    """How to start a target process."""
+
+    python: str  # interpreter path
+    pythonpath: tuple[str, ...]  # absolute folders, first on sys.path
+    env: Mapping[str, str]  # added to os.environ for the child (service URLs, target env, ...)
+    cwd: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """A side effect seen in the child."""
+
+    kind: str  # "network" | "subprocess" | "thread" | "warning"
+    detail: str  # "connect 127.0.0.1:6379", "Popen ['git', ...]", "thread Thread-1 (worker)"
+    where: str  # "core/tasks.py:12", or "?"
+    at: float  # seconds since the child started the step it happened in
+    step: str = "import"  # that step: "import" or "call"
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    """What happened in the child. See `run_import` and `run_call`."""
+
+    outcome: Outcome
+    step: str  # "import" or "call": where it ended
+    seconds: float | None  # measured in the child: the duration of `step`; None if hung/crashed
+    elapsed: float  # wall seconds seen by the parent, spawn to end
+    result_type: str | None  # "module:QualName" of the return value
+    result_mro: tuple[str, ...]
+    result_repr: str | None  # truncated to 200 chars
+    exc_type: str | None  # "module:QualName", e.g. "redis.exceptions:TimeoutError"
+    exc_mro: tuple[str, ...]
+    exc_message: str | None  # truncated to 500 chars
+    exc_where: str | None  # innermost target frame "core/x.py:12"
+    traceback: str | None
+    cycle: tuple[str, ...] | None  # circular import: ("core", "core.admin_ui", "core")
+    stacks: str | None  # on hang: faulthandler's dump of every thread, main thread first
+    sockets: tuple[str, ...]  # on hang: "127.0.0.1:53422 -> 127.0.0.1:6379 SYN_SENT"
+    events: tuple[Event, ...]
+    importtime: tuple[tuple[str, float], ...]  # (module, cumulative seconds), slowest first
+    stderr: str  # tail of the child's stderr
+    returncode: int | None
+
+    @property
+    def waiting_on(self) -> str | None:
+        """On hang: the peer it is stuck on. A connecting socket, else an established one (the
+        latest one connected to first), else the address of the last network event."""
+        if self.outcome != "hung":
+            return None
+        peers: dict[str, list[str]] = {"SYN_SENT": [], "ESTABLISHED": []}
+        for line in self.sockets:
+            head, _, status = line.rpartition(" ")
+            if " -> " in head and status in peers:
+                peers[status].append(head.split(" -> ", 1)[1])
+        if peers["SYN_SENT"]:
+            return peers["SYN_SENT"][-1]
+        connected = [_event_address(e) for e in reversed(self.events) if e.kind == "network"]
+        for address in connected:
+            if address in peers["ESTABLISHED"]:
+                return address
+        if peers["ESTABLISHED"]:
+            return peers["ESTABLISHED"][-1]
+        return connected[0] if connected else None
+
+
+def _event_address(event: Event) -> str:
+    return event.detail.split(" ", 1)[-1]
+
+
+def run_import(
+    target: TargetProcess, module: str, *, timeout: float, importtime: bool = False
+) -> ChildResult:
+    """Import `module` in a fresh interpreter; `timeout` seconds from the start of the import.
+
+    `seconds` is the import's wall time. With `importtime`, the child runs with
+    `-X importtime` and `importtime` holds its slowest rows (which slows the import a little).
+    """
+    _check_timeout(timeout)
+    spec = {
+        "mode": "import",
+        "module": module,
+        "attr": "",
+        "import_timeout": timeout,
+        "timeout": timeout,
+        "importtime": importtime,
+    }
+    return _run(target, spec, importtime=importtime)
+
+
+def run_call(
+    target: TargetProcess, ref: str, *, timeout: float, import_timeout: float | None = None
+) -> ChildResult:
+    """Call `module:attr` (or `module:attr.method`) with no arguments in a fresh interpreter.
+
+    The import of `module` (and the lookup of `attr`) is step "import", bounded by
+    `import_timeout` (default: `timeout`, at least 10 s); the call is step "call", bounded by
+    `timeout`. `seconds` is the call's wall time. A coroutine returned by the call is run to
+    completion with asyncio.run, inside the call's time.
+    """
+    module, sep, attr = ref.partition(":")
+    if not sep or not module or not attr:
+        raise UsageError(f"not a callable reference 'module:attr': {ref!r}")
+    _check_timeout(timeout)
+    if import_timeout is None:
+        import_timeout = max(timeout, MIN_IMPORT_TIMEOUT)
+    _check_timeout(import_timeout)
+    spec = {
+        "mode": "call",
+        "module": module,
+        "attr": attr,
+        "import_timeout": import_timeout,
+        "timeout": timeout,
+        "importtime": False,
+    }
+    return _run(target, spec, importtime=False)
+
+
+def _check_timeout(timeout: float) -> None:
+    if not timeout > 0:
+        raise ValueError(f"a probe timeout must be positive, not {timeout!r}")
+
+
+def _poll(fd: int, timeout: float) -> bool:
+    """Whether `fd` is readable within `timeout` seconds."""
+    readable, _, _ = select.select([fd], [], [], max(timeout, 0.0))
+    return bool(readable)
+
+
+@dataclass
+class _Watch:
+    """The parent's view of the child while it runs."""
+
+    step: str = "import"
+    phase: str = "startup"  # startup | import | call | finish | end | eof
+    deadline: float = 0.0
+    buffer: bytes = b""
+
+
+def _env(target: TargetProcess) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(target.env)
+    paths = [*target.pythonpath]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def _run(target: TargetProcess, spec: dict[str, Any], *, importtime: bool) -> ChildResult:
+    tmp = Path(tempfile.mkdtemp(prefix="signoff-probe-"))
+    status_r, status_w = os.pipe()
+    release_r, release_w = os.pipe()
+    proc: Popen[bytes] | None = None
+    try:
+        files = {name: str(tmp / name) for name in ("events", "stacks", "result")}
+        spec = {
+            **spec,
+            **files,
+            "pythonpath": [os.path.abspath(p) for p in target.pythonpath],
+            "status_fd": status_w,
+            "release_fd": release_r,
+        }
+        spec_path = tmp / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        argv = [
+            target.python,
+            "-u",
+            *(["-X", "importtime"] if importtime else []),
+            str(CHILD_SCRIPT),
+            str(spec_path),
+        ]
+        started = time.monotonic()
+        with open(tmp / "stdout", "wb") as out, open(tmp / "stderr", "wb") as err:
+            try:
+                proc = processes.spawn(
+                    argv,
+                    role="probe",
+                    stdout=out,
+                    stderr=err,
+                    cwd=target.cwd,
+                    env=_env(target),
+                    pass_fds=(status_w, release_r),
+                )
+            except OSError as exc:
+                raise HarnessError(
+                    f"cannot start the target's interpreter "
+                    f"{target.python!r} in {target.cwd!r}: {exc}"
+                ) from exc
+        os.close(status_w)
+        os.close(release_r)
+        status_w = release_r = -1
+        watch = _watch(proc, status_r, started, spec)
+        descendants = _descendants(proc)
+        if watch.phase == "end":
+            with contextlib.suppress(OSError):
+                os.write(release_w, b"x")  # the go-ahead, even if a fork holds the pipe open
+            os.close(release_w)
+            release_w = -1
+        return _conclude(proc, watch, descendants, tmp, started, target, importtime)
+    finally:
+        for fd in (status_r, status_w, release_r, release_w):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        if proc is not None and proc.returncode is None:
+            # KeyboardInterrupt or a harness error: nothing stays behind
+            _kill_all(proc, _descendants(proc))
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _watch(proc: Popen[bytes], status_r: int, started: float, spec: dict[str, Any]) -> _Watch:
+    """Follow the child's status lines until it ends, dies or overruns a deadline."""
+    watch = _Watch(deadline=started + STARTUP_TIMEOUT)
+    limits = {"import": float(spec["import_timeout"]), "call": float(spec["timeout"])}
+    while True:
+        now = time.monotonic()
+        if now >= watch.deadline:
+            _drain(status_r, watch, limits, now)  # a line that came in just in time counts
+            if watch.phase == "end" or watch.deadline <= now:
+                return watch
+            continue
+        if _poll(status_r, min(watch.deadline - now, 0.25)):
+            data = os.read(status_r, 4096)
+            if not data:
+                watch.phase = "eof"
+                return watch
+            _lines(watch, data, limits, time.monotonic())
+            if watch.phase == "end":
+                return watch
+        elif proc.poll() is not None:
+            # died while something it forked still holds the pipe open
+            _drain(status_r, watch, limits, time.monotonic())
+            if watch.phase != "end":
+                watch.phase = "eof"
+            return watch
+
+
+def _drain(status_r: int, watch: _Watch, limits: dict[str, float], now: float) -> None:
+    while _poll(status_r, 0):
+        data = os.read(status_r, 4096)
+        if not data:
+            return
+        _lines(watch, data, limits, now)
+
+
+def _lines(watch: _Watch, data: bytes, limits: dict[str, float], now: float) -> None:
+    watch.buffer += data
+    *lines, watch.buffer = watch.buffer.split(b"\n")
+    for raw in lines:
+        words = raw.decode("utf-8", "replace").split()
+        if not words:
+            continue
+        if words[0] == "step" and len(words) > 1 and words[1] in limits:
+            watch.step = watch.phase = words[1]
+            watch.deadline = now + limits[words[1]]
+        elif words[0] == "done":
+            watch.phase = "finish"
+            watch.deadline = now + FINISH_TIMEOUT
+        elif words[0] == "end":
+            watch.phase = "end"
+
+
+def _descendants(proc: Popen[bytes]) -> list[psutil.Process]:
+    try:
+        return psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _kill_all(proc: Popen[bytes], descendants: Sequence[psutil.Process]) -> None:
+    """Kill the child's process group, and what it started in sessions of their own."""
+    processes.kill(proc)
+    for child in descendants:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    give_up = time.monotonic() + EXIT_TIMEOUT
+    while any(_alive(p) for p in descendants) and time.monotonic() < give_up:
+        time.sleep(0.02)
+
+
+def _alive(proc: psutil.Process) -> bool:
+    """Running: neither gone nor a zombie (an orphan's zombie waits for init, not for us)."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _conclude(
+    proc: Popen[bytes],
+    watch: _Watch,
+    descendants: Sequence[psutil.Process],
+    tmp: Path,
+    started: float,
+    target: TargetProcess,
+    importtime: bool,
+) -> ChildResult:
+    stacks: str | None = None
+    sockets: tuple[str, ...] = ()
+    if watch.phase in ("end", "eof"):
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=EXIT_TIMEOUT)
+    elif watch.phase in ("import", "call"):
+        stacks = _wait_for_dump(tmp / "stacks")
+        sockets = _sockets(proc, descendants)
+    _kill_all(proc, descendants)
+    elapsed = time.monotonic() - started
+    returncode = proc.returncode  # -9 when it had to be killed
+
+    events, threads = _read_events(tmp / "events")
+    stderr_text = _stderr_tail(tmp / "stderr")
+    rows = _importtime(tmp / "stderr") if importtime else ()
+    base: dict[str, Any] = dict(
+        step=watch.step,
+        seconds=None,
+        elapsed=elapsed,
+        result_type=None,
+        result_mro=(),
+        result_repr=None,
+        exc_type=None,
+        exc_mro=(),
+        exc_message=None,
+        exc_where=None,
+        traceback=None,
+        cycle=None,
+        stacks=None,
+        sockets=(),
+        events=events,
+        importtime=rows,
+        stderr=stderr_text,
+        returncode=returncode,
+    )
+    if watch.phase == "startup":
+        raise HarnessError(
+            f"the target's interpreter {target.python!r} did not start within "
+            f"{STARTUP_TIMEOUT:.0f} s; stderr:\n{stderr_text}"
+        )
+    if watch.phase in ("import", "call"):
+        return ChildResult(
+            outcome="hung", **{**base, "stacks": _annotate(stacks, threads), "sockets": sockets}
+        )
+    result = _read_result(tmp / "result")
+    if watch.phase != "end" or result is None:
+        note = ""
+        if watch.phase == "finish":
+            note = (
+                f"\nsignoff: the child did not write its result within "
+                f"{FINISH_TIMEOUT:.0f} s after the {watch.step} ended"
+            )
+        return ChildResult(outcome="crashed", **{**base, "stderr": stderr_text + note})
+    return ChildResult(
+        outcome=result["outcome"],
+        **{
+            **base,
+            "step": result["step"],
+            "seconds": result["seconds"],
+            "result_type": result.get("result_type"),
+            "result_mro": tuple(result.get("result_mro") or ()),
+            "result_repr": result.get("result_repr"),
+            "exc_type": result.get("exc_type"),
+            "exc_mro": tuple(result.get("exc_mro") or ()),
+            "exc_message": result.get("exc_message"),
+            "exc_where": result.get("exc_where"),
+            "traceback": result.get("traceback"),
+            "cycle": tuple(result["cycle"]) if result.get("cycle") else None,
+        },
+    )
+
+
+def _wait_for_dump(path: Path) -> str | None:
+    """faulthandler fires at the deadline; give it DUMP_GRACE to finish writing."""
+    give_up = time.monotonic() + DUMP_GRACE
+    last = -1
+    while True:
+        size = path.stat().st_size if path.exists() else 0
+        if size > 0 and size == last:
+            break
+        if time.monotonic() >= give_up:
+            break
+        last = size
+        time.sleep(0.05)
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return text or None
+
+
+def _fmt_addr(addr: Any) -> str:
+    ip, port = addr[0], addr[1]
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def _sockets(proc: Popen[bytes], descendants: Sequence[psutil.Process]) -> tuple[str, ...]:
+    """The inet sockets the child (and what it started) has open."""
+    lines: list[str] = []
+    for pid in [proc.pid, *(d.pid for d in descendants)]:
+        try:
+            conns = psutil.Process(pid).net_connections(kind="inet")
+        except psutil.Error:
+            continue
+        for conn in conns:
+            if not conn.laddr:
+                continue
+            local = _fmt_addr(conn.laddr)
+            if conn.raddr:
+                lines.append(f"{local} -> {_fmt_addr(conn.raddr)} {conn.status}")
+            else:
+                lines.append(f"{local} {conn.status}")
+    return tuple(lines)
+
+
+def _read_events(path: Path) -> tuple[tuple[Event, ...], dict[int, str]]:
+    events: list[Event] = []
+    threads: dict[int, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return (), {}
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # the last line of a killed child may be cut short
+        if not isinstance(record, dict):
+            continue
+        kind = record.get("kind")
+        if kind == "_thread":
+            if isinstance(record.get("ident"), int):
+                threads[record["ident"]] = str(record.get("name"))
+        elif isinstance(kind, str):
+            events.append(
+                Event(
+                    kind=kind,
+                    detail=str(record.get("detail", "")),
+                    where=str(record.get("where", "?")),
+                    at=float(record.get("at", 0.0)),
+                    step=str(record.get("step", "import")),
+                )
+            )
+    return tuple(events), threads
+
+
+def _annotate(stacks: str | None, threads: Mapping[int, str]) -> str | None:
+    """Name the threads of a faulthandler dump, put the main thread first, drop child.py."""
+    if not stacks:
+        return stacks
+    head: list[str] = []
+    blocks: list[list[str]] = []
+    main: int | None = None
+    own_frames = f'File "{CHILD_SCRIPT}"'
+    for line in stacks.splitlines():
+        if own_frames in line:
+            continue  # the harness's own frames, under the target's
+        match = _THREAD_LINE.match(line)
+        if match:
+            ident = int(match[2], 16)
+            name = threads.get(ident)
+            if name == "MainThread":
+                main = len(blocks)
+            label = f"{match[1]} {match[2]}" + (f" [{name}]" if name else "") + match[3]
+            blocks.append([label])
+        elif blocks:
+            blocks[-1].append(line)
+        else:
+            head.append(line)
+    if main is not None:
+        blocks.insert(0, blocks.pop(main))
+    return "\n".join(head + [line for block in blocks for line in block]) + "\n"
+
+
+def _read_result(path: Path) -> dict[str, Any] | None:
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return result if isinstance(result, dict) else None
+
+
+def _tail_bytes(path: Path, size: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(f.tell() - size, 0))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _stderr_tail(path: Path) -> str:
+    text = _tail_bytes(path, 64 * 1024)
+    lines = [
+        line
+        for line in text.splitlines(keepends=True)
+        if not line.startswith(("import time:", _MARKER))
+    ]
+    return "".join(lines)[-STDERR_TAIL:]
+
+
+def _importtime(path: Path) -> tuple[tuple[str, float], ...]:
+    """-X importtime rows written during the import step, slowest (cumulative) first."""
+    rows: list[tuple[str, float]] = []
+    inside = False
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(_MARKER):
+                    inside = "start" in line
+                    continue
+                match = _IMPORTTIME_ROW.match(line) if inside else None
+                if match:
+                    rows.append((match[3].strip(), int(match[2]) / 1e6))
+    except OSError:
+        return ()
+    rows.sort(key=lambda row: row[1], reverse=True)
+    return tuple(rows[:IMPORTTIME_TOP])

@@ -1,0 +1,168 @@
+"""Every process signoff starts goes through here, so that none outlives the harness.
+
+Each child is started in a session (process group) of its own and recorded in a pidfile under
+the state folder, with its start time and the pid of the harness that owns it. Stopping a child
+signals its whole group. If the harness itself is killed (kill -9), the next start calls
+`reap_leftovers()`, which stops every group whose owner is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+_lock = threading.Lock()
+_live: dict[int, subprocess.Popen[Any]] = {}
+
+
+def state_dir() -> Path:
+    """Where pidfiles live: $SIGNOFF_STATE_DIR, or a per-user folder in the temp dir."""
+    root = os.environ.get("SIGNOFF_STATE_DIR") or os.path.join(
+        tempfile.gettempdir(), f"signoff-{os.getuid()}"
+    )
+    path = Path(root) / "pids"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _create_time(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def spawn(argv: Sequence[str], *, role: str, **popen: Any) -> subprocess.Popen[Any]:
+    """Start `argv` in its own process group and record it. `role` names it in pidfiles."""
+    popen.setdefault("start_new_session", True)
+    popen.setdefault("stdin", subprocess.DEVNULL)
+    proc: subprocess.Popen[Any] = subprocess.Popen(list(argv), **popen)
+    record = {
+        "pid": proc.pid,
+        "pgid": proc.pid if popen["start_new_session"] else os.getpgid(proc.pid),
+        "created": _create_time(proc.pid),
+        "owner": os.getpid(),
+        "owner_created": _create_time(os.getpid()),
+        "role": role,
+        "argv": list(argv)[:4],
+    }
+    (state_dir() / f"{proc.pid}.json").write_text(json.dumps(record))
+    with _lock:
+        _live[proc.pid] = proc
+    return proc
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def stop(proc: subprocess.Popen[Any], grace: float = 3.0) -> None:
+    """Stop a spawned process and its whole group: SIGCONT+SIGTERM, then SIGKILL after `grace`."""
+    pgid = proc.pid
+    _signal_group(pgid, signal.SIGCONT)  # a stopped group cannot act on SIGTERM
+    _signal_group(pgid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        _signal_group(pgid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+    # members of the group that outlived its leader
+    _signal_group(pgid, signal.SIGKILL)
+    forget(proc)
+
+
+def kill(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
+    """SIGKILL the whole group at once and reap the leader."""
+    _signal_group(proc.pid, signal.SIGCONT)
+    _signal_group(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=timeout)
+    forget(proc)
+
+
+def forget(proc: subprocess.Popen[Any]) -> None:
+    """The process has ended: drop its pidfile."""
+    with _lock:
+        _live.pop(proc.pid, None)
+    with contextlib.suppress(FileNotFoundError):
+        (state_dir() / f"{proc.pid}.json").unlink()
+
+
+def running() -> list[subprocess.Popen[Any]]:
+    """The processes this harness started and has not stopped yet."""
+    with _lock:
+        return list(_live.values())
+
+
+def stop_all(grace: float = 3.0) -> None:
+    """Stop everything this harness started and has not stopped yet."""
+    for proc in running():
+        stop(proc, grace)
+
+
+def _owner_alive(record: dict[str, Any]) -> bool:
+    owner = record.get("owner")
+    if not isinstance(owner, int):
+        return False
+    created = _create_time(owner)
+    return created is not None and created == record.get("owner_created")
+
+
+def reap_leftovers() -> list[str]:
+    """Stop what a killed harness left behind. Returns a line per process group stopped."""
+    reaped: list[str] = []
+    for pidfile in sorted(state_dir().glob("*.json")):
+        try:
+            record = json.loads(pidfile.read_text())
+        except (OSError, ValueError):
+            pidfile.unlink(missing_ok=True)
+            continue
+        if _owner_alive(record):
+            continue
+        pid, pgid = int(record["pid"]), int(record["pgid"])
+        leader_is_ours = _create_time(pid) == record.get("created")
+        members = [p for p in psutil.process_iter(["pid"]) if _pgid(p.pid) == pgid]
+        if leader_is_ours or members:
+            _signal_group(pgid, signal.SIGCONT)
+            _signal_group(pgid, signal.SIGKILL)
+            _wait_gone([p.pid for p in members] + [pid], timeout=5.0)
+            reaped.append(
+                f"{record.get('role', '?')} (pid {pid}, left by harness pid {record.get('owner')})"
+            )
+        pidfile.unlink(missing_ok=True)
+    return reaped
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def _wait_gone(pids: list[int], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(psutil.pid_exists(p) and _status(p) != psutil.STATUS_ZOMBIE for p in pids):
+            return
+        time.sleep(0.05)
+
+
+def _status(pid: int) -> str | None:
+    try:
+        return psutil.Process(pid).status()
+    except psutil.Error:
+        return None

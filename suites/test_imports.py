@@ -1,0 +1,12 @@
+"""[imports]: cold imports in fresh interpreters."""
+
+import pytest
+
+from signoff.claims import ClaimRef
+from signoff.context import RunContext
+from signoff.session import verify
+
+
+@pytest.mark.signoff_kinds("import")
+def test_claim(claim: ClaimRef, signoff_run: RunContext) -> None:
+    verify(signoff_run, claim)

@@ -1,0 +1,2 @@
+class ServiceUnavailableError(RuntimeError):
+    """A service did not answer in time or refused the connection."""

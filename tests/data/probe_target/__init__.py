@@ -1,0 +1,1 @@
+"""A fake target for the probe runner's tests: each module misbehaves in one way."""

@@ -1,0 +1,5 @@
+"""Dies without a word while importing."""
+
+import os
+
+os._exit(3)
