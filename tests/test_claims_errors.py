@@ -779,3 +779,21 @@ def test_cli_command_line_mistakes(tmp_path: Path, args: list[str], words: list[
     )
     argv = [a.replace("{minimal}", str(minimal)) for a in args]
     _assert_usage_error(_signoff(*argv, cwd=tmp_path), *words)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_malformed_file_exits_2_through_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, key: str, words: list[str]
+) -> None:
+    from signoff.cli import main
+
+    path = tmp_path / "signoff.toml"
+    path.write_text(text)
+    for command in (["check", str(path)], ["run", str(path), "--report-dir", str(tmp_path)]):
+        assert main(command) == 2
+        out, err = capsys.readouterr()
+        assert f"{path}: {key}: " in err, err
+        assert "Traceback" not in out + err
+    assert not (tmp_path / "ledger.jsonl").exists()  # nothing started

@@ -517,12 +517,15 @@ def test_pgserver_copy_is_readable_by_nobody(
     pginstall = pg_backend.embedded_bindir().parent
     monkeypatch.setattr(pg_backend.tempfile, "tempdir", str(open_dir))
     copy = pg_backend._readable_copy(pginstall)
-    assert copy.parent == open_dir
+    top = copy.parents[1]  # <copy>/pgserver/pginstall, beside <copy>/pgserver.libs
+    assert top.parent == open_dir
     assert pg_backend._readable_copy(pginstall) == copy  # made once
-    assert [p.name for p in open_dir.iterdir()] == [copy.name]  # no partial copy left
+    assert [p.name for p in open_dir.iterdir()] == [top.name]  # no partial copy left
     for exe in ("postgres", "initdb"):
         assert usable_by(copy / "bin" / exe, 65534, 65534)
     assert stat.S_IMODE(copy.stat().st_mode) & 0o005 == 0o005
+    # and they really run as nobody: the shared libraries their RPATH names came along
+    assert pg_backend._check_runnable(copy / "bin") == copy / "bin"
 
 
 # -- docker (only where a Docker engine answers) ---------------------------------------------------

@@ -195,11 +195,29 @@ def _version_key(path: str) -> tuple[int, ...]:
 
 
 def _check_runnable(bindir: Path) -> Path:
+    """The binaries can be read by the user postgres will run as, and really start (a missing
+    shared library shows here, not halfway through a run)."""
     ids = unprivileged_ids()
     if ids is not None:
         for exe in ("postgres", "initdb"):
             if not usable_by(bindir / exe, *ids):
                 raise Unavailable(f"{bindir / exe} cannot be run by the unprivileged user")
+    as_user: dict[str, Any] = (
+        {"user": ids[0], "group": ids[1], "extra_groups": []} if ids is not None else {}
+    )
+    try:
+        probe = subprocess.run(
+            [str(bindir / "initdb"), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            cwd="/",
+            **as_user,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise Unavailable(f"{bindir / 'initdb'} does not run: {exc}") from None
+    if probe.returncode != 0:
+        raise Unavailable(f"{bindir / 'initdb'} does not run: {probe.stderr.strip()[-300:]}")
     return bindir
 
 
@@ -224,28 +242,35 @@ def _readable_copy(pginstall: Path) -> Path:
     """pgserver's tree copied (once per installed version) to the temp dir, readable by all.
 
     Used when we are root and the wheel sits where nobody cannot reach it (a venv under
-    /root, mode 700): postgres must run as nobody, so it needs binaries nobody can read."""
+    /root, or tox's .tox, mode 700): postgres must run as nobody, so it needs binaries nobody
+    can read. The binaries find their shared libraries through an RPATH of
+    $ORIGIN/../../../pgserver.libs, so the copy keeps that layout: <copy>/pgserver/pginstall
+    beside <copy>/pgserver.libs."""
     stamp = f"{pginstall.resolve()}:{(pginstall / 'bin' / 'postgres').stat().st_mtime_ns}"
     key = hashlib.sha256(stamp.encode()).hexdigest()[:12]
-    target = Path(tempfile.gettempdir()) / f"signoff-pgserver-{key}"
+    target = Path(tempfile.gettempdir()) / f"signoff-pgserver-{key}-v2"
+    installed = target / "pgserver" / "pginstall"
     with _copy_lock:
-        if (target / "bin" / "postgres").is_file():
-            return target
+        if (installed / "bin" / "postgres").is_file():
+            return installed
         staging = target.with_name(f"{target.name}.{os.getpid()}.partial")
         shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(pginstall, staging, symlinks=True)
+        shutil.copytree(pginstall, staging / "pgserver" / "pginstall", symlinks=True)
+        libs = pginstall.parent.parent / "pgserver.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, staging / "pgserver.libs", symlinks=True)
         for root, dirs, files in os.walk(staging):
             for name in [*dirs, *files]:
                 path = os.path.join(root, name)
                 if not os.path.islink(path):
                     mode = os.stat(path).st_mode
                     os.chmod(path, mode | 0o044 | (0o011 if mode & 0o100 else 0))
-        os.chmod(staging, 0o755)
+            os.chmod(root, 0o755)
         try:
             os.rename(staging, target)
         except OSError:  # another harness made it first
             shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return installed
 
 
 def embedded_bindir() -> Path:
