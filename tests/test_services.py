@@ -44,7 +44,13 @@ def _dead(proc: psutil.Process) -> bool:
 
 
 def _tree(service: Service) -> list[psutil.Process]:
-    return [psutil.Process(pid) for pid in service.pids()]
+    procs = []
+    for pid in service.pids():
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:  # a postgres helper process that ended on its own
+            continue
+    return procs
 
 
 def _eventually_dead(procs: list[psutil.Process], timeout: float = 5.0) -> bool:
@@ -62,8 +68,9 @@ def _redis_client(url: str, timeout: float = 0.5) -> redis.Redis:
 
 def _run_embedded(names: list[str]) -> Iterator[dict[str, Service]]:
     services = start_services(names, backend="embedded", timeout=60)
-    procs = [p for s in services.values() for p in _tree(s)]
+    procs: list[psutil.Process] = []
     try:
+        procs = [p for s in services.values() for p in _tree(s)]
         yield services
     finally:
         stop_services(services)
