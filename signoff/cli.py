@@ -84,6 +84,41 @@ def _parser() -> argparse.ArgumentParser:
         help="the claims file whose [target].services to start (default: signoff.toml)",
     )
     up.add_argument("--services", default="auto", choices=BACKEND_CHOICES)
+
+    hang = sub.add_parser(
+        "hang",
+        help="reproduce a hang locally: show what it connects to and where it is stuck",
+        epilog="exit status: 1 it hangs; 0 it ended in time (returned, raised or died); "
+        "2 bad claims file or command line; 3 the harness could not run; 130 interrupted",
+    )
+    hang.add_argument(
+        "target",
+        metavar="MODULE_OR_CALLABLE",
+        help="a module to import (core.tasks) or a callable to call (core.health:ping_redis)",
+    )
+    hang.add_argument(
+        "--claims",
+        default="signoff.toml",
+        help="the claims file: the target and its services (default: signoff.toml)",
+    )
+    hang.add_argument(
+        "--fault",
+        action="append",
+        metavar="SERVICE:FAULT",
+        help="redis:hang, postgres:latency:2s, ...; a FAULT alone for every service; none for "
+        "no fault (default: hang on every service of the target); may be repeated",
+    )
+    hang.add_argument(
+        "--timeout",
+        metavar="DURATION",
+        help="still running after this: it hangs (default: [imports].timeout, else 10s)",
+    )
+    hang.add_argument(
+        "--services",
+        default="auto",
+        choices=BACKEND_CHOICES,
+        help="where Redis and Postgres come from (default: auto)",
+    )
     return parser
 
 
@@ -94,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args.claims)
         if args.command == "run":
             return _run(args)
+        if args.command == "hang":
+            return _hang(args)
         return _services_up(args)
     except ClaimsError as exc:
         for problem in exc.problems:
@@ -181,6 +218,18 @@ def _run(args: argparse.Namespace) -> int:
     if code in (0, 1, 2, 3):
         return code
     return 3  # pytest's own internal or usage error: the harness could not run
+
+
+def _hang(args: argparse.Namespace) -> int:
+    from signoff.hang import hang
+
+    return hang(
+        args.target,
+        claims_path=args.claims,
+        faults=args.fault,
+        timeout=args.timeout,
+        backend=args.services,
+    )
 
 
 def _services_up(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import Popen
@@ -119,12 +119,19 @@ def _event_address(event: Event) -> str:
 
 
 def run_import(
-    target: TargetProcess, module: str, *, timeout: float, importtime: bool = False
+    target: TargetProcess,
+    module: str,
+    *,
+    timeout: float,
+    importtime: bool = False,
+    on_event: Callable[[Event], None] | None = None,
 ) -> ChildResult:
     """Import `module` in a fresh interpreter; `timeout` seconds from the start of the import.
 
     `seconds` is the import's wall time. With `importtime`, the child runs with
     `-X importtime` and `importtime` holds its slowest rows (which slows the import a little).
+    `on_event`, if given, is called with each side effect as the child reports it, while the
+    child runs (from the calling thread), and for the last ones before this returns.
     """
     _check_timeout(timeout)
     spec = {
@@ -135,18 +142,23 @@ def run_import(
         "timeout": timeout,
         "importtime": importtime,
     }
-    return _run(target, spec, importtime=importtime)
+    return _run(target, spec, importtime=importtime, on_event=on_event)
 
 
 def run_call(
-    target: TargetProcess, ref: str, *, timeout: float, import_timeout: float | None = None
+    target: TargetProcess,
+    ref: str,
+    *,
+    timeout: float,
+    import_timeout: float | None = None,
+    on_event: Callable[[Event], None] | None = None,
 ) -> ChildResult:
     """Call `module:attr` (or `module:attr.method`) with no arguments in a fresh interpreter.
 
     The import of `module` (and the lookup of `attr`) is step "import", bounded by
     `import_timeout` (default: `timeout`, at least 10 s); the call is step "call", bounded by
     `timeout`. `seconds` is the call's wall time. A coroutine returned by the call is run to
-    completion with asyncio.run, inside the call's time.
+    completion with asyncio.run, inside the call's time. `on_event`: as for `run_import`.
     """
     module, sep, attr = ref.partition(":")
     if not sep or not module or not attr:
@@ -163,7 +175,7 @@ def run_call(
         "timeout": timeout,
         "importtime": False,
     }
-    return _run(target, spec, importtime=False)
+    return _run(target, spec, importtime=False, on_event=on_event)
 
 
 def _check_timeout(timeout: float) -> None:
@@ -197,7 +209,13 @@ def _env(target: TargetProcess) -> dict[str, str]:
     return env
 
 
-def _run(target: TargetProcess, spec: dict[str, Any], *, importtime: bool) -> ChildResult:
+def _run(
+    target: TargetProcess,
+    spec: dict[str, Any],
+    *,
+    importtime: bool,
+    on_event: Callable[[Event], None] | None = None,
+) -> ChildResult:
     tmp = Path(tempfile.mkdtemp(prefix="signoff-probe-"))
     status_r, status_w = os.pipe()
     release_r, release_w = os.pipe()
@@ -240,14 +258,18 @@ def _run(target: TargetProcess, spec: dict[str, Any], *, importtime: bool) -> Ch
         os.close(status_w)
         os.close(release_r)
         status_w = release_r = -1
-        watch = _watch(proc, status_r, started, spec)
+        tail = _EventTail(tmp / "events", on_event) if on_event is not None else None
+        watch = _watch(proc, status_r, started, spec, tail)
         descendants = _descendants(proc)
         if watch.phase == "end":
             with contextlib.suppress(OSError):
                 os.write(release_w, b"x")  # the go-ahead, even if a fork holds the pipe open
             os.close(release_w)
             release_w = -1
-        return _conclude(proc, watch, descendants, tmp, started, target, importtime)
+        result = _conclude(proc, watch, descendants, tmp, started, target, importtime)
+        if tail is not None:
+            tail.read()  # the events written after the last look
+        return result
     finally:
         for fd in (status_r, status_w, release_r, release_w):
             if fd >= 0:
@@ -259,18 +281,51 @@ def _run(target: TargetProcess, spec: dict[str, Any], *, importtime: bool) -> Ch
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _watch(proc: Popen[bytes], status_r: int, started: float, spec: dict[str, Any]) -> _Watch:
+class _EventTail:
+    """Hands each complete new line of the events file to `on_event`, as it is written."""
+
+    def __init__(self, path: Path, on_event: Callable[[Event], None]) -> None:
+        self.path = path
+        self.on_event = on_event
+        self.offset = 0
+        self.partial = b""
+
+    def read(self) -> None:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except OSError:
+            return  # not created yet
+        self.offset += len(data)
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        for line in lines:
+            event = _parse_event(line.decode("utf-8", "replace"))
+            if isinstance(event, Event):
+                self.on_event(event)
+
+
+def _watch(
+    proc: Popen[bytes],
+    status_r: int,
+    started: float,
+    spec: dict[str, Any],
+    tail: _EventTail | None = None,
+) -> _Watch:
     """Follow the child's status lines until it ends, dies or overruns a deadline."""
     watch = _Watch(deadline=started + STARTUP_TIMEOUT)
     limits = {"import": float(spec["import_timeout"]), "call": float(spec["timeout"])}
+    tick = 0.25 if tail is None else 0.05  # how often the events file is looked at
     while True:
+        if tail is not None:
+            tail.read()
         now = time.monotonic()
         if now >= watch.deadline:
             _drain(status_r, watch, limits, now)  # a line that came in just in time counts
             if watch.phase == "end" or watch.deadline <= now:
                 return watch
             continue
-        if _poll(status_r, min(watch.deadline - now, 0.25)):
+        if _poll(status_r, min(watch.deadline - now, tick)):
             data = os.read(status_r, 4096)
             if not data:
                 watch.phase = "eof"
@@ -466,27 +521,36 @@ def _read_events(path: Path) -> tuple[tuple[Event, ...], dict[int, str]]:
     except OSError:
         return (), {}
     for line in text.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # the last line of a killed child may be cut short
-        if not isinstance(record, dict):
-            continue
-        kind = record.get("kind")
-        if kind == "_thread":
-            if isinstance(record.get("ident"), int):
-                threads[record["ident"]] = str(record.get("name"))
-        elif isinstance(kind, str):
-            events.append(
-                Event(
-                    kind=kind,
-                    detail=str(record.get("detail", "")),
-                    where=str(record.get("where", "?")),
-                    at=float(record.get("at", 0.0)),
-                    step=str(record.get("step", "import")),
-                )
-            )
+        parsed = _parse_event(line)
+        if isinstance(parsed, Event):
+            events.append(parsed)
+        elif parsed is not None:
+            threads[parsed[0]] = parsed[1]
     return tuple(events), threads
+
+
+def _parse_event(line: str) -> Event | tuple[int, str] | None:
+    """One line of the events file: an Event, a thread's (ident, name), or None."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None  # the last line of a killed child may be cut short
+    if not isinstance(record, dict):
+        return None
+    kind = record.get("kind")
+    if kind == "_thread":
+        if isinstance(record.get("ident"), int):
+            return record["ident"], str(record.get("name"))
+        return None
+    if not isinstance(kind, str):
+        return None
+    return Event(
+        kind=kind,
+        detail=str(record.get("detail", "")),
+        where=str(record.get("where", "?")),
+        at=float(record.get("at", 0.0)),
+        step=str(record.get("step", "import")),
+    )
 
 
 def _annotate(stacks: str | None, threads: Mapping[int, str]) -> str | None:
