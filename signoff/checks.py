@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 from signoff.claims import ClaimRef, ClaimsFile
-from signoff.claims.model import Imports, TimeoutClaim
+from signoff.claims.model import DegradationClaim, HttpClaim, Imports, TimeoutClaim
 from signoff.context import RunContext
+from signoff.probes.degradation import check_degradation
 from signoff.probes.discover import discover_modules
+from signoff.probes.http import check_http
 from signoff.probes.imports import check_import
 from signoff.probes.timeouts import check_timeout
 from signoff.verdict import Verdict
 
-CHECKED_KINDS = ("import", "timeout")
+CHECKED_KINDS = ("import", "timeout", "degradation", "http")
 ALL_KINDS = ("import", "timeout", "degradation", "http", "cron", "webhook", "load", "websocket")
 _SECTION_NAMES = {"imports": "import", "timeouts": "timeout", "webhooks": "webhook"}
 
@@ -67,6 +69,12 @@ def check(ctx: RunContext, ref: ClaimRef) -> Verdict:
     if ref.kind == "timeout":
         assert isinstance(ref.spec, TimeoutClaim)
         return check_timeout(ctx, ref.id, ref.spec)
+    if ref.kind == "degradation":
+        assert isinstance(ref.spec, DegradationClaim)
+        return check_degradation(ctx, ref.id, ref.spec)
+    if ref.kind == "http":
+        assert isinstance(ref.spec, HttpClaim)
+        return check_http(ctx, ref.id, ref.spec)
     return Verdict(
         ref.id, ref.kind, "error", evidence=f"not checked: no {ref.kind} probe in this version"
     )

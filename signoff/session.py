@@ -23,6 +23,7 @@ from signoff.faults.proxy import ProxyHub
 from signoff.ledger import Ledger
 from signoff.report import RunInfo, write_reports
 from signoff.report.terminal import render_table
+from signoff.server import stop_target_server
 from signoff.services import start_services, stop_services
 from signoff.units import parse_duration
 from signoff.verdict import Verdict
@@ -104,8 +105,11 @@ def finish(ctx: RunContext, refs: Sequence[ClaimRef], interrupted: bool) -> None
     """Stop everything the run started, then write the reports from the ledger. A claim that
     never got its verdict is reported as `error`: an unchecked claim is no pass."""
     try:
-        if ctx.hub is not None:
-            ctx.hub.close()
+        try:
+            stop_target_server(ctx)  # the served target first: it talks to the services
+        finally:
+            if ctx.hub is not None:
+                ctx.hub.close()
         stop_services(ctx.services)
     finally:
         processes.stop_all()

@@ -12,6 +12,12 @@ stack to the stacks file at the step's deadline. The result is written as JSON t
 file. Progress lines go to the status pipe: "step NAME", "done NAME SECONDS", "end". After
 "end" the child waits for the parent to close the release pipe, then exits with os._exit(0)
 (the target's non-daemon threads and atexit handlers must not keep it alive).
+
+Mode "steps" runs a list of steps instead (resolve, call, poll, barrier; see `runner.Step`),
+keeping what each gives in named slots, and appends each step's result to the result file as
+a JSON line. At a barrier it writes "wait NAME" to the status pipe and reads one line from the
+release pipe: "go" goes on, anything else ends the steps; EOF (the parent is gone) exits at
+once, and so does a barrier not answered within its timeout.
 """
 
 from __future__ import annotations
@@ -459,8 +465,9 @@ def _write_result(path: str, result: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _finish(spec: dict[str, Any], result: dict[str, Any]) -> NoReturn:
-    _write_result(spec["result"], result)
+def _finish(spec: dict[str, Any], result: dict[str, Any] | None) -> NoReturn:
+    if result is not None:
+        _write_result(spec["result"], result)
     _status("end")
     # wait for the parent to read what it needs (our children, say); EOF is the go-ahead
     try:
@@ -472,6 +479,133 @@ def _finish(spec: dict[str, Any], result: dict[str, Any]) -> NoReturn:
             except Exception:
                 pass
         os._exit(0)
+
+
+# --- mode "steps": several steps in one process, with barriers the parent releases ----------
+
+_ATTEMPTS_MAX = 10000
+
+
+def _append_result(path: str, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(_dumps(record) + "\n")
+
+
+def _barrier(name: str, timeout: float, fd: int) -> str:
+    """Tell the parent we wait at `name`; its answer ("go", "stop"), or "timeout"."""
+    import select
+
+    _status(f"wait {name}")
+    give_up = time.monotonic() + timeout
+    data = b""
+    while b"\n" not in data:
+        left = give_up - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return "timeout"
+        chunk = os.read(fd, 64)
+        if not chunk:  # the parent is gone: nobody will ever answer
+            os._exit(0)
+        data += chunk
+    return data.split(b"\n", 1)[0].decode("ascii", "replace").strip()
+
+
+def _poll_calls(
+    func: Callable[[], Any], until_not: type, every: float, for_s: float
+) -> tuple[list[list[Any]], bool, Any]:
+    """Call `func` until it returns something that is not an `until_not`, for at most `for_s`
+    seconds. Each attempt: [ended (s since the first began), seconds, outcome, type, is one]."""
+    attempts: list[list[Any]] = []
+    first = time.perf_counter()
+    while True:
+        began = time.perf_counter()
+        ok, value = False, None
+        try:
+            value = _call(func)
+            ok = True
+        except Exception as exc:
+            value = exc
+        ended = time.perf_counter()
+        hit = _is_instance(value, until_not)
+        row = [
+            ended - first,
+            ended - began,
+            "returned" if ok else "raised",
+            _type_name(type(value)),
+        ]
+        if len(attempts) >= _ATTEMPTS_MAX:
+            del attempts[-1]  # too many to keep: the last one is the one that counts
+        attempts.append([*row, hit])
+        left = for_s - (time.perf_counter() - first)
+        if (ok and not hit) or left <= 0:
+            return attempts, ok, value
+        time.sleep(min(every, left))
+
+
+def _steps_work(step: dict[str, Any], slots: dict[str, Any]) -> Callable[[], Any] | None:
+    """What step `step` runs, or None when a slot it needs is empty (an earlier step failed)."""
+    op = step["op"]
+    if op == "resolve":
+        module, _, attr = step["ref"].partition(":")
+
+        def resolve() -> Any:
+            obj = _resolve(module, attr)
+            if step.get("is_class") and not isinstance(obj, type):
+                raise TypeError(f"{step['ref']} is {_type_name(type(obj))}, not a class")
+            return obj
+
+        return resolve
+    needed = [step["func"], *step.get("classify", ())]
+    if op == "poll":
+        needed.append(step["until_not"])
+    if any(name not in slots for name in needed):
+        return None
+    func, attr = slots[step["func"]], step.get("attr") or ""
+    if op == "call":
+        code = getattr(func, "__code__", None)
+        if code is not None and code.co_flags & _CO_COROUTINE:
+            import asyncio  # noqa: F401 - imported before the clock starts, not charged to the call
+
+        def call() -> Any:
+            return _call(getattr(func, attr) if attr else func)
+
+        return call
+    cls = slots[step["until_not"]]
+    return lambda: _poll_calls(func, cls, float(step["every"]), float(step["for_s"]))
+
+
+def _is_instance(value: object, cls: Any) -> bool:
+    try:
+        return isinstance(value, cls)
+    except Exception:  # not a class after all (a resolve step without is_class)
+        return False
+
+
+def _run_steps(spec: dict[str, Any], stacks: Any) -> NoReturn:
+    slots: dict[str, Any] = {}
+    for step in spec["steps"]:
+        name, op = step["name"], step["op"]
+        if op == "barrier":
+            answer = _barrier(name, float(step["timeout"]), spec["release_fd"])
+            _append_result(spec["result"], {"step": name, "outcome": answer, "seconds": 0.0})
+            if answer != "go":
+                break
+            continue
+        work = _steps_work(step, slots)
+        if work is None:
+            break
+        ok, value, seconds = _step(name, float(step["timeout"]), stacks, work)
+        attempts = None
+        if ok and op == "poll":
+            attempts, ok, value = value
+        result = _result(name, ok, value, seconds)
+        if attempts is not None:
+            result["attempts"] = attempts
+        if op != "resolve":
+            result["instance_of"] = {c: _is_instance(value, slots[c]) for c in step["classify"]}
+        _append_result(spec["result"], result)
+        if ok:
+            slots[name] = value
+    _finish(spec, None)
 
 
 def main(argv: list[str]) -> None:
@@ -499,6 +633,9 @@ def main(argv: list[str]) -> None:
     _state.events_fd = os.open(spec["events"], flags, 0o600)
     _write_event({"kind": "_thread", "ident": threading.main_thread().ident, "name": "MainThread"})
     sys.addaudithook(_audit)
+
+    if spec["mode"] == "steps":
+        _run_steps(spec, stacks)
 
     module, attr = spec["module"], spec.get("attr") or ""
     importtime = bool(spec.get("importtime"))

@@ -1,15 +1,18 @@
 """The probe primitive: run target code in a fresh interpreter with a hard deadline.
 
-Every claim kind measures target code through `run_import` or `run_call`. The code runs in
-the target's own interpreter (`child.py`, a standalone script), never in the harness. The
-deadline counts from the moment the child starts its measured step, so interpreter start-up
-is not charged to the target. At the deadline the child's faulthandler has dumped every
-thread's stack; the parent reads the child's open sockets, then kills its whole process group.
+Every claim kind measures target code through `run_import` or `run_call`, or `run_steps` for
+several steps in one process with barriers where the parent changes the world (lifts a fault)
+before the child goes on. The code runs in the target's own interpreter (`child.py`, a
+standalone script), never in the harness. The deadline counts from the moment the child starts
+its measured step, so interpreter start-up is not charged to the target. At the deadline the
+child's faulthandler has dumped every thread's stack; the parent reads the child's open sockets,
+then kills its whole process group.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -18,8 +21,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from subprocess import Popen
 from typing import Any, Literal
@@ -69,6 +72,17 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """One call of a poll step."""
+
+    ended: float  # seconds from the start of the poll step to the end of this call
+    seconds: float  # this call's own wall time
+    outcome: str  # "returned" | "raised"
+    type: str  # "module:QualName" of what it returned, or of the exception
+    instance: bool  # whether that is an instance of the poll step's `until_not`
+
+
+@dataclass(frozen=True)
 class ChildResult:
     """What happened in the child. See `run_import` and `run_call`."""
 
@@ -91,6 +105,10 @@ class ChildResult:
     importtime: tuple[tuple[str, float], ...]  # (module, cumulative seconds), slowest first
     stderr: str  # tail of the child's stderr
     returncode: int | None
+    # run_steps only: which classes (by the name of the step that resolved them) the result,
+    # or the exception, is an instance of; and a poll step's every call
+    instance_of: Mapping[str, bool] = field(default_factory=dict)
+    attempts: tuple[Attempt, ...] = ()
 
     @property
     def waiting_on(self) -> str | None:
@@ -178,6 +196,274 @@ def run_call(
     return _run(target, spec, importtime=False, on_event=on_event)
 
 
+StepOp = Literal["resolve", "call", "poll", "barrier"]
+_STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_RESERVED = frozenset({"startup", "finish", "barrier", "end", "eof"})
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of `run_steps`. Each step's result is kept under its `name` for later steps.
+
+    - "resolve": import `ref` ("module:attr[.attr]") and keep the object; with `is_class`, an
+      object that is not a class fails the step (TypeError).
+    - "call": call the object kept under `func` (or its attribute `attr`: a method of an
+      earlier call's result) with no arguments; keep what it returns.
+    - "poll": call `func` again and again, `every` seconds apart, for at most `for_s` seconds,
+      until it returns something that is not an instance of the class kept under `until_not`.
+      The result is the last call's; `attempts` lists every call.
+    - "barrier": wait until the parent's `on_barrier` answers; False ends the steps there.
+
+    `classify` (call, poll): names of resolved classes; the result's `instance_of` tells which
+    of them the returned value (or the raised exception) is an instance of. `timeout` bounds
+    the step (for a barrier: how long the child waits for the answer before it gives up). A
+    step that needs a value an earlier step did not give (it raised) ends the steps there.
+    """
+
+    name: str
+    op: StepOp
+    timeout: float
+    ref: str = ""
+    is_class: bool = False
+    func: str = ""
+    attr: str = ""
+    classify: tuple[str, ...] = ()
+    until_not: str = ""
+    every: float = 0.2
+    for_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class StepsResult:
+    """What `run_steps` saw. `steps`: one result per step that ran, in order; a step still
+    running at its deadline is there as "hung" (with stacks and sockets), one the child died
+    in as "crashed". `barriers`: each barrier reached and the answer ("go", "stop", or
+    "timeout" when the parent did not answer in time)."""
+
+    outcome: Literal["ended", "hung", "crashed"]
+    steps: tuple[ChildResult, ...]
+    barriers: Mapping[str, str]
+    elapsed: float
+    events: tuple[Event, ...]
+    stderr: str
+    returncode: int | None
+
+    def get(self, name: str) -> ChildResult | None:
+        """The result of step `name`, or None when it did not run."""
+        return next((r for r in self.steps if r.step == name), None)
+
+
+def run_steps(
+    target: TargetProcess,
+    steps: Sequence[Step],
+    *,
+    on_barrier: Callable[[str, tuple[ChildResult, ...]], bool] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> StepsResult:
+    """Run `steps` one after another in ONE fresh interpreter of the target.
+
+    At a barrier the child stops and `on_barrier(name, results so far)` is called (from the
+    calling thread; the child waits, up to the barrier's own timeout): it may change the world
+    (lift a fault, say); True lets the child go on, False ends the steps. Each other step is
+    bounded by its `timeout` from the moment the child starts it; at that deadline the child's
+    stacks are read and its process group killed, as for `run_call`. An exception raised by
+    `on_barrier` kills the child and propagates. `on_event`: as for `run_import`.
+    """
+    _check_steps(steps)
+    limits = {s.name: s.timeout for s in steps if s.op != "barrier"}
+    spec = {"mode": "steps", "steps": [asdict(s) for s in steps]}
+    with _child(target, spec, importtime=False) as child:
+        tail = _EventTail(child.tmp / "events", on_event) if on_event is not None else None
+        watch = _Watch(deadline=child.started + STARTUP_TIMEOUT)
+        barriers: dict[str, str] = {}
+        while True:
+            watch = _watch(child.proc, child.status_r, watch, limits, tail)
+            if watch.phase != "barrier":
+                break
+            done = _step_results(child.tmp / "result", {"elapsed": 0.0})
+            go = True if on_barrier is None else on_barrier(watch.barrier, done)
+            child.answer("go" if go else "stop")
+            barriers[watch.barrier] = "go" if go else "stop"
+            # the child writes down the barrier, then starts its next step or ends
+            watch.phase, watch.deadline = "finish", time.monotonic() + FINISH_TIMEOUT
+        descendants = _descendants(child.proc)
+        if watch.phase == "end":
+            child.release()
+        result = _conclude_steps(child, watch, limits, descendants, target, barriers)
+        if tail is not None:
+            tail.read()
+        return result
+
+
+def _check_steps(steps: Sequence[Step]) -> None:
+    seen: set[str] = set()
+    kept: set[str] = set()
+    for step in steps:
+        if not _STEP_NAME.match(step.name) or step.name in _RESERVED:
+            raise ValueError(f"not a usable step name: {step.name!r}")
+        if step.name in seen:
+            raise ValueError(f"two steps are named {step.name!r}")
+        seen.add(step.name)
+        _check_timeout(step.timeout)
+        if step.op == "resolve":
+            module, sep, _ = step.ref.partition(":")
+            if not sep or not module:
+                raise UsageError(f"not a reference 'module:attr': {step.ref!r}")
+        elif step.op in ("call", "poll"):
+            wanted = [step.func, *step.classify] + ([step.until_not] if step.op == "poll" else [])
+            unknown = [w for w in wanted if w not in kept]
+            if unknown:
+                raise ValueError(f"step {step.name!r} needs {unknown[0]!r}, kept by no step before")
+            if step.op == "poll" and not (step.every > 0 and step.for_s >= 0):
+                raise ValueError(f"step {step.name!r}: every must be > 0 and for_s >= 0")
+        elif step.op != "barrier":
+            raise ValueError(f"step {step.name!r}: unknown op {step.op!r}")
+        if step.op != "barrier":
+            kept.add(step.name)
+
+
+def _step_results(path: Path, base: Mapping[str, Any]) -> tuple[ChildResult, ...]:
+    """The results of the steps done so far (the result file's JSON lines), barriers left out."""
+    empty: dict[str, Any] = dict(
+        elapsed=0.0,
+        result_type=None,
+        result_mro=(),
+        result_repr=None,
+        exc_type=None,
+        exc_mro=(),
+        exc_message=None,
+        exc_where=None,
+        traceback=None,
+        cycle=None,
+        stacks=None,
+        sockets=(),
+        events=(),
+        importtime=(),
+        stderr="",
+        returncode=None,
+    )
+    results = []
+    for record in _records(path):
+        if record.get("outcome") in ("returned", "raised"):
+            results.append(_from_record(record, {**empty, **base}))
+    return tuple(results)
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # cut short by a kill
+        if isinstance(record, dict) and isinstance(record.get("step"), str):
+            records.append(record)
+    return records
+
+
+def _conclude_steps(
+    child: _Child,
+    watch: _Watch,
+    limits: Mapping[str, float],
+    descendants: Sequence[psutil.Process],
+    target: TargetProcess,
+    barriers: dict[str, str],
+) -> StepsResult:
+    stacks, sockets = _end_child(child, watch, limits, descendants)
+    elapsed = time.monotonic() - child.started
+    returncode = child.proc.returncode
+    events, threads = _read_events(child.tmp / "events")
+    stderr_text = _stderr_tail(child.tmp / "stderr")
+    if watch.phase == "startup":
+        raise HarnessError(
+            f"the target's interpreter {target.python!r} did not start within "
+            f"{STARTUP_TIMEOUT:.0f} s; stderr:\n{stderr_text}"
+        )
+    base = {"elapsed": elapsed, "stderr": stderr_text, "returncode": returncode}
+    done = [
+        dataclasses.replace(r, events=tuple(e for e in events if e.step == r.step))
+        for r in _step_results(child.tmp / "result", base)
+    ]
+    for record in _records(child.tmp / "result"):
+        if record.get("outcome") not in ("returned", "raised"):
+            barriers[record["step"]] = str(record.get("outcome"))
+    ran = {r.step for r in done}
+    outcome: Literal["ended", "hung", "crashed"] = "ended"
+    if watch.phase in limits and watch.step not in ran:
+        outcome = "hung"
+        done.append(
+            _unfinished(
+                "hung",
+                watch.step,
+                base,
+                tuple(e for e in events if e.step == watch.step),
+                stacks=_annotate(stacks, threads),
+                sockets=sockets,
+            )
+        )
+    elif watch.phase != "end":
+        outcome = "crashed"
+        note = ""
+        if watch.phase == "finish":
+            note = (
+                f"\nsignoff: the child did not go on within {FINISH_TIMEOUT:.0f} s "
+                f"after step {watch.step} ended"
+            )
+        if watch.step not in ran and watch.step in limits:
+            step_events = tuple(e for e in events if e.step == watch.step)
+            done.append(
+                _unfinished(
+                    "crashed", watch.step, {**base, "stderr": stderr_text + note}, step_events
+                )
+            )
+        stderr_text += note
+    return StepsResult(
+        outcome=outcome,
+        steps=tuple(done),
+        barriers=barriers,
+        elapsed=elapsed,
+        events=events,
+        stderr=stderr_text,
+        returncode=returncode,
+    )
+
+
+def _unfinished(
+    outcome: Outcome,
+    step: str,
+    base: Mapping[str, Any],
+    events: tuple[Event, ...],
+    *,
+    stacks: str | None = None,
+    sockets: tuple[str, ...] = (),
+) -> ChildResult:
+    return ChildResult(
+        outcome=outcome,
+        step=step,
+        seconds=None,
+        elapsed=float(base["elapsed"]),
+        result_type=None,
+        result_mro=(),
+        result_repr=None,
+        exc_type=None,
+        exc_mro=(),
+        exc_message=None,
+        exc_where=None,
+        traceback=None,
+        cycle=None,
+        stacks=stacks,
+        sockets=sockets,
+        events=events,
+        importtime=(),
+        stderr=str(base["stderr"]),
+        returncode=base["returncode"],
+    )
+
+
 def _check_timeout(timeout: float) -> None:
     if not timeout > 0:
         raise ValueError(f"a probe timeout must be positive, not {timeout!r}")
@@ -194,9 +480,13 @@ class _Watch:
     """The parent's view of the child while it runs."""
 
     step: str = "import"
-    phase: str = "startup"  # startup | import | call | finish | end | eof
+    phase: str = "startup"  # startup | <a step's name> | finish | barrier | end | eof
     deadline: float = 0.0
     buffer: bytes = b""
+    barrier: str = ""  # phase "barrier": the barrier the child waits at
+
+
+_PAUSES = ("end", "barrier")  # the child waits for the parent: stop watching
 
 
 def _env(target: TargetProcess) -> dict[str, str]:
@@ -209,17 +499,39 @@ def _env(target: TargetProcess) -> dict[str, str]:
     return env
 
 
-def _run(
-    target: TargetProcess,
-    spec: dict[str, Any],
-    *,
-    importtime: bool,
-    on_event: Callable[[Event], None] | None = None,
-) -> ChildResult:
+@dataclass
+class _Child:
+    """A started probe child: its process, its folder, and the parent's ends of its pipes."""
+
+    proc: Popen[bytes]
+    tmp: Path
+    status_r: int
+    release_w: int
+    started: float  # time.monotonic() at spawn
+
+    def answer(self, line: str) -> None:
+        """Answer a barrier. A child gone meanwhile does not read it: that is no error."""
+        with contextlib.suppress(OSError):
+            os.write(self.release_w, (line + "\n").encode())
+
+    def release(self) -> None:
+        """The go-ahead to exit, after "end"."""
+        if self.release_w < 0:
+            return
+        with contextlib.suppress(OSError):
+            os.write(self.release_w, b"x")  # even if a fork holds the pipe open
+        os.close(self.release_w)
+        self.release_w = -1
+
+
+@contextlib.contextmanager
+def _child(target: TargetProcess, spec: dict[str, Any], *, importtime: bool) -> Iterator[_Child]:
+    """Start child.py with `spec`; on leaving, kill whatever is still running, remove its files."""
     tmp = Path(tempfile.mkdtemp(prefix="signoff-probe-"))
     status_r, status_w = os.pipe()
     release_r, release_w = os.pipe()
     proc: Popen[bytes] | None = None
+    child: _Child | None = None
     try:
         files = {name: str(tmp / name) for name in ("events", "stacks", "result")}
         spec = {
@@ -258,19 +570,11 @@ def _run(
         os.close(status_w)
         os.close(release_r)
         status_w = release_r = -1
-        tail = _EventTail(tmp / "events", on_event) if on_event is not None else None
-        watch = _watch(proc, status_r, started, spec, tail)
-        descendants = _descendants(proc)
-        if watch.phase == "end":
-            with contextlib.suppress(OSError):
-                os.write(release_w, b"x")  # the go-ahead, even if a fork holds the pipe open
-            os.close(release_w)
-            release_w = -1
-        result = _conclude(proc, watch, descendants, tmp, started, target, importtime)
-        if tail is not None:
-            tail.read()  # the events written after the last look
-        return result
+        child = _Child(proc, tmp, status_r, release_w, started)
+        yield child
     finally:
+        if child is not None:
+            release_w = child.release_w
         for fd in (status_r, status_w, release_r, release_w):
             if fd >= 0:
                 with contextlib.suppress(OSError):
@@ -279,6 +583,27 @@ def _run(
             # KeyboardInterrupt or a harness error: nothing stays behind
             _kill_all(proc, _descendants(proc))
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(
+    target: TargetProcess,
+    spec: dict[str, Any],
+    *,
+    importtime: bool,
+    on_event: Callable[[Event], None] | None = None,
+) -> ChildResult:
+    limits = {"import": float(spec["import_timeout"]), "call": float(spec["timeout"])}
+    with _child(target, spec, importtime=importtime) as child:
+        tail = _EventTail(child.tmp / "events", on_event) if on_event is not None else None
+        start = _Watch(deadline=child.started + STARTUP_TIMEOUT)
+        watch = _watch(child.proc, child.status_r, start, limits, tail)
+        descendants = _descendants(child.proc)
+        if watch.phase == "end":
+            child.release()
+        result = _conclude(child, watch, limits, descendants, target, importtime)
+        if tail is not None:
+            tail.read()  # the events written after the last look
+        return result
 
 
 class _EventTail:
@@ -308,13 +633,12 @@ class _EventTail:
 def _watch(
     proc: Popen[bytes],
     status_r: int,
-    started: float,
-    spec: dict[str, Any],
+    watch: _Watch,
+    limits: Mapping[str, float],
     tail: _EventTail | None = None,
 ) -> _Watch:
-    """Follow the child's status lines until it ends, dies or overruns a deadline."""
-    watch = _Watch(deadline=started + STARTUP_TIMEOUT)
-    limits = {"import": float(spec["import_timeout"]), "call": float(spec["timeout"])}
+    """Follow the child's status lines until it ends, dies, waits at a barrier or overruns a
+    deadline. `limits`: each step's timeout, by name."""
     tick = 0.25 if tail is None else 0.05  # how often the events file is looked at
     while True:
         if tail is not None:
@@ -322,7 +646,7 @@ def _watch(
         now = time.monotonic()
         if now >= watch.deadline:
             _drain(status_r, watch, limits, now)  # a line that came in just in time counts
-            if watch.phase == "end" or watch.deadline <= now:
+            if watch.phase in _PAUSES or watch.deadline <= now:
                 return watch
             continue
         if _poll(status_r, min(watch.deadline - now, tick)):
@@ -331,7 +655,7 @@ def _watch(
                 watch.phase = "eof"
                 return watch
             _lines(watch, data, limits, time.monotonic())
-            if watch.phase == "end":
+            if watch.phase in _PAUSES:
                 return watch
         elif proc.poll() is not None:
             # died while something it forked still holds the pipe open
@@ -341,7 +665,7 @@ def _watch(
             return watch
 
 
-def _drain(status_r: int, watch: _Watch, limits: dict[str, float], now: float) -> None:
+def _drain(status_r: int, watch: _Watch, limits: Mapping[str, float], now: float) -> None:
     while _poll(status_r, 0):
         data = os.read(status_r, 4096)
         if not data:
@@ -349,7 +673,7 @@ def _drain(status_r: int, watch: _Watch, limits: dict[str, float], now: float) -
         _lines(watch, data, limits, now)
 
 
-def _lines(watch: _Watch, data: bytes, limits: dict[str, float], now: float) -> None:
+def _lines(watch: _Watch, data: bytes, limits: Mapping[str, float], now: float) -> None:
     watch.buffer += data
     *lines, watch.buffer = watch.buffer.split(b"\n")
     for raw in lines:
@@ -364,6 +688,9 @@ def _lines(watch: _Watch, data: bytes, limits: dict[str, float], now: float) -> 
             watch.deadline = now + FINISH_TIMEOUT
         elif words[0] == "end":
             watch.phase = "end"
+        elif words[0] == "wait" and len(words) > 1:
+            watch.phase = "barrier"
+            watch.barrier = words[1]
 
 
 def _descendants(proc: Popen[bytes]) -> list[psutil.Process]:
@@ -393,24 +720,16 @@ def _alive(proc: psutil.Process) -> bool:
 
 
 def _conclude(
-    proc: Popen[bytes],
+    child: _Child,
     watch: _Watch,
+    limits: Mapping[str, float],
     descendants: Sequence[psutil.Process],
-    tmp: Path,
-    started: float,
     target: TargetProcess,
     importtime: bool,
 ) -> ChildResult:
-    stacks: str | None = None
-    sockets: tuple[str, ...] = ()
-    if watch.phase in ("end", "eof"):
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=EXIT_TIMEOUT)
-    elif watch.phase in ("import", "call"):
-        stacks = _wait_for_dump(tmp / "stacks")
-        sockets = _sockets(proc, descendants)
-    _kill_all(proc, descendants)
-    elapsed = time.monotonic() - started
+    proc, tmp = child.proc, child.tmp
+    stacks, sockets = _end_child(child, watch, limits, descendants)
+    elapsed = time.monotonic() - child.started
     returncode = proc.returncode  # -9 when it had to be killed
 
     events, threads = _read_events(tmp / "events")
@@ -441,7 +760,7 @@ def _conclude(
             f"the target's interpreter {target.python!r} did not start within "
             f"{STARTUP_TIMEOUT:.0f} s; stderr:\n{stderr_text}"
         )
-    if watch.phase in ("import", "call"):
+    if watch.phase in limits:
         return ChildResult(
             outcome="hung", **{**base, "stacks": _annotate(stacks, threads), "sockets": sockets}
         )
@@ -454,6 +773,28 @@ def _conclude(
                 f"{FINISH_TIMEOUT:.0f} s after the {watch.step} ended"
             )
         return ChildResult(outcome="crashed", **{**base, "stderr": stderr_text + note})
+    return _from_record(result, base)
+
+
+def _end_child(
+    child: _Child, watch: _Watch, limits: Mapping[str, float], descendants: Sequence[psutil.Process]
+) -> tuple[str | None, tuple[str, ...]]:
+    """Let the child exit (or read its stacks and sockets if a step overran), then kill what is
+    left of it. (stacks, sockets): what a hung step left."""
+    stacks: str | None = None
+    sockets: tuple[str, ...] = ()
+    if watch.phase in ("end", "eof"):
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.proc.wait(timeout=EXIT_TIMEOUT)
+    elif watch.phase in limits:
+        stacks = _wait_for_dump(child.tmp / "stacks")
+        sockets = _sockets(child.proc, descendants)
+    _kill_all(child.proc, descendants)
+    return stacks, sockets
+
+
+def _from_record(result: Mapping[str, Any], base: Mapping[str, Any]) -> ChildResult:
+    """A ChildResult from one result record the child wrote, over `base` (the run's fields)."""
     return ChildResult(
         outcome=result["outcome"],
         **{
@@ -469,8 +810,15 @@ def _conclude(
             "exc_where": result.get("exc_where"),
             "traceback": result.get("traceback"),
             "cycle": tuple(result["cycle"]) if result.get("cycle") else None,
+            "instance_of": dict(result.get("instance_of") or {}),
+            "attempts": tuple(_attempt(a) for a in result.get("attempts") or ()),
         },
     )
+
+
+def _attempt(row: Sequence[Any]) -> Attempt:
+    ended, seconds, outcome, type_name, instance = row
+    return Attempt(float(ended), float(seconds), str(outcome), str(type_name), bool(instance))
 
 
 def _wait_for_dump(path: Path) -> str | None:

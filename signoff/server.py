@@ -1,0 +1,374 @@
+"""The served target: the target's HTTP server and its background processes, once per run.
+
+Started lazily by the first claim that needs it ([[http]] now, [[load]] later) through
+`target_server(ctx)`, and stopped by `stop_target_server(ctx)` when the run finishes.
+
+- The server and the background processes reach each service through a SERVER-LEVEL fault
+  proxy (one per service, from the run's ProxyHub), so a claim puts its fault on those
+  proxies (`server.proxies[name]`) for its own duration, and the server sees it like
+  production would.
+- `app = "module:attr"`: `serve_app.py` (a stdlib-only launcher) is run by the target's own
+  interpreter and serves the app on a socket signoff bound beforehand on 127.0.0.1 (no race
+  for the port): ASGI with uvicorn, WSGI with uvicorn's WSGI interface (or wsgiref when the
+  installed uvicorn has none). `command = "... {port} ..."`: split like a shell would (no
+  shell runs), "{port}" replaced by a free loopback port.
+- Every target process gets the target's environment: `[target].env`, REDIS_URL/DATABASE_URL
+  (through the proxies), PYTHONPATH (`[target].pythonpath` first), and the folder of the
+  target's interpreter first on PATH (as an activated virtualenv has it, so `gunicorn` or
+  `celery` of the target's environment are found). They run in the claims file's folder.
+- Readiness: `ready` is polled until it answers 2xx, within `startup`. A server that exits or
+  never answers raises ServerError with the tail of its log; the failure is remembered, so the
+  next claims fail at once with the same reason instead of waiting again.
+- Logs: `server.log` and `background-N.log` in the run's report folder.
+- A server that died during a claim is started again for the next claim (the log says so).
+- Every process goes through `signoff.processes.spawn` and is stopped with `processes.stop`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from signoff import processes
+from signoff.claims.model import Server
+from signoff.context import RunContext
+from signoff.errors import ServiceError
+from signoff.faults.proxy import FaultProxy
+from signoff.services.base import LOOPBACK, free_port
+
+SERVE_SCRIPT = Path(__file__).with_name("serve_app.py")
+LAUNCH_MARKER = "signoff-serve: "
+STOP_GRACE = 5.0  # SIGTERM, then SIGKILL after this (uvicorn's graceful shutdown takes 2 s)
+POLL_PAUSE = 0.05
+POLL_TIMEOUT = 2.0  # one readiness request at most this long
+LOG_TAIL_BYTES = 6000
+EVIDENCE_TAIL_LINES = 12
+
+
+class ServerError(ServiceError):
+    """The target's server could not be started, or does not answer. `log_tail` holds the last
+    lines it wrote."""
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.log_tail = log_tail
+
+    def evidence(self) -> str:
+        """The message and the last lines of the log, as a verdict's evidence."""
+        lines = [line for line in self.log_tail.splitlines() if line.strip()]
+        if not lines:
+            return self.message
+        # the last line first: a traceback's exception, a server's last words
+        return (
+            f"{self.message}; its last line: {lines[-1].strip()}\nlast lines of its log:\n"
+            + "\n".join(lines[-EVIDENCE_TAIL_LINES:])
+        )
+
+
+def log_tail(path: Path, since: int = 0, limit: int = LOG_TAIL_BYTES) -> str:
+    """The end of a log file (at most `limit` bytes, from byte `since` on)."""
+    try:
+        with open(path, "rb") as log:
+            end = log.seek(0, os.SEEK_END)
+            log.seek(max(since, end - limit))
+            text = log.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return text.strip("\n")
+
+
+class Background:
+    """One [target].background process."""
+
+    def __init__(self, index: int, command: str, log_path: Path) -> None:
+        self.index = index
+        self.command = command
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"background {self.index} ({self.command})"
+
+    def start(self, env: dict[str, str], cwd: str) -> None:
+        argv = shlex.split(self.command)
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- signoff: starting {self.command}\n".encode())
+            log.flush()
+            try:
+                self.proc = processes.spawn(
+                    argv,
+                    role=f"background-{self.index}",
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=cwd,
+                )
+            except OSError as exc:
+                raise ServerError(f"could not start {self.name}: {exc}") from None
+
+    def exited(self) -> int | None:
+        """Its exit status if it has ended, else None."""
+        return None if self.proc is None else self.proc.poll()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            processes.stop(self.proc, grace=STOP_GRACE)
+
+
+class TargetServer:
+    """The target's server (and background processes) for one run. See the module's doc."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        server = ctx.claims.target.server
+        if server is None:
+            raise ServerError("the claims file has no [target.server]: nothing to serve")
+        self.ctx = ctx
+        self.spec: Server = server
+        self.log_dir = ctx.report_dir
+        self.log_path = self.log_dir / "server.log"
+        self.proxies: dict[str, FaultProxy] = {}
+        self.background = [
+            Background(i, cmd, self.log_dir / f"background-{i}.log")
+            for i, cmd in enumerate(ctx.claims.target.background, start=1)
+        ]
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.startup_s: float | None = None
+        self.failure: ServerError | None = None
+        self.restart_note: str | None = None
+        self._log_start = 0  # where the current start's lines begin in server.log
+        self._env: dict[str, str] | None = None
+        self._stopped = False
+
+    # -- what claims use -----------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def pids(self) -> list[int]:
+        """The server's processes (leader first), for memory figures."""
+        if not self.alive or self.proc is None:
+            return []
+        try:
+            leader = psutil.Process(self.proc.pid)
+            return [leader.pid, *(p.pid for p in leader.children(recursive=True))]
+        except psutil.Error:
+            return []
+
+    def describe(self) -> str:
+        """How it is served: the launcher's own line for an app, else the command line."""
+        if self.spec.command is not None:
+            return f"command: {self.spec.command}"
+        for line in log_tail(self.log_path, self._log_start).splitlines():
+            if line.startswith(LAUNCH_MARKER):
+                return line[len(LAUNCH_MARKER) :]
+        return f"app {self.spec.app}"
+
+    def log_tail(self) -> str:
+        """The last lines of server.log written since the latest start."""
+        return log_tail(self.log_path, self._log_start)
+
+    def background_problems(self) -> list[str]:
+        """A line per background process that has ended."""
+        return [
+            f"{bg.name} exited with status {code}; see {bg.log_path.name}"
+            for bg in self.background
+            if (code := bg.exited()) is not None
+        ]
+
+    def ensure(self, timeout: float) -> None:
+        """Answering on `ready`: started now if it never was, started again if it died since.
+        Raises ServerError (the same one again, at once, once a start has failed)."""
+        if self._stopped:
+            raise ServerError("the target's server was stopped (the run is ending)")
+        if self.failure is not None:
+            raise self.failure
+        if self.alive:
+            return
+        try:
+            if self.proc is not None:
+                code = self.proc.returncode
+                processes.forget(self.proc)
+                self.restart_note = (
+                    f"the server had exited (status {code}) during an earlier claim; restarted"
+                )
+            self._start(timeout)
+        except ServerError as exc:
+            self.failure = exc
+            self._stop_server()
+            raise
+
+    # -- starting and stopping ----------------------------------------------------------------
+    def _environment(self) -> dict[str, str]:
+        if self._env is None:
+            ctx = self.ctx
+            hub = ctx.hub
+            if hub is None:
+                raise ServerError("the services are not started")
+            for name, service in ctx.services.items():
+                self.proxies[name] = hub.proxy((service.host, service.port))
+            urls = {
+                name: ctx.services[name].url_for(*proxy.address)
+                for name, proxy in self.proxies.items()
+            }
+            target = ctx.target_process(urls, {})
+            env = dict(os.environ)
+            env.update(target.env)
+            env["PYTHONPATH"] = os.pathsep.join(
+                [*target.pythonpath, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
+            )
+            bindir = os.path.dirname(target.python)
+            env["PATH"] = os.pathsep.join([bindir, env.get("PATH", os.defpath)])
+            env.setdefault("PYTHONUNBUFFERED", "1")
+            self._env = env
+        return self._env
+
+    @property
+    def cwd(self) -> str:
+        return str(self.ctx.claims.path.parent)
+
+    def _start(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = self._environment()
+        if self.starts == 0:
+            for bg in self.background:
+                bg.start(env, self.cwd)
+        self.starts += 1
+        started = time.monotonic()
+        self._launch(env)
+        self._wait_ready(deadline)
+        self.startup_s = time.monotonic() - started
+        if self.starts == 1:
+            dead = [bg for bg in self.background if bg.exited() is not None]
+            if dead:
+                bg = dead[0]
+                raise ServerError(
+                    f"{bg.name} exited with status {bg.exited()} while the server started",
+                    log_tail(bg.log_path),
+                )
+
+    def _launch(self, env: dict[str, str]) -> None:
+        popen: dict[str, Any] = {}
+        listener: socket.socket | None = None
+        if self.spec.app is not None:
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((LOOPBACK, 0))
+            listener.listen(1024)
+            self.port = listener.getsockname()[1]
+            python = str(self.ctx.claims.target.python)
+            argv = [python, "-u", str(SERVE_SCRIPT), self.spec.app, str(listener.fileno())]
+            popen["pass_fds"] = (listener.fileno(),)
+        else:
+            assert self.spec.command is not None
+            self.port = free_port()
+            argv = [a.replace("{port}", str(self.port)) for a in shlex.split(self.spec.command)]
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        try:
+            with open(self.log_path, "ab") as log:
+                log.write(f"--- signoff: starting the server on {LOOPBACK}:{self.port}\n".encode())
+                log.flush()
+                self.proc = processes.spawn(
+                    argv,
+                    role="target-server",
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=self.cwd,
+                    **popen,
+                )
+        except OSError as exc:
+            raise ServerError(f"could not start the server ({shlex.join(argv)}): {exc}") from None
+        finally:
+            if listener is not None:
+                listener.close()  # the server holds its own copy
+
+    def _wait_ready(self, deadline: float) -> None:
+        url = self.url(self.spec.ready)
+        last = "no answer yet"
+        with httpx.Client(trust_env=False, follow_redirects=False) as client:
+            while True:
+                proc = self.proc
+                if proc is not None and proc.poll() is not None:
+                    raise ServerError(
+                        f"the server exited with status {proc.returncode} before GET "
+                        f"{self.spec.ready} answered 2xx",
+                        self.log_tail(),
+                    )
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ServerError(
+                        f"the server did not answer 2xx on GET {self.spec.ready} within "
+                        f"{self.spec.startup:g} s (last: {last})",
+                        self.log_tail(),
+                    )
+                try:
+                    answer = client.get(url, timeout=max(0.05, min(POLL_TIMEOUT, left)))
+                except httpx.HTTPError as exc:
+                    last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                else:
+                    if 200 <= answer.status_code < 300:
+                        return
+                    last = f"status {answer.status_code}"
+                time.sleep(min(POLL_PAUSE, max(0.0, deadline - time.monotonic())))
+
+    def _stop_server(self) -> None:
+        if self.proc is not None:
+            processes.stop(self.proc, grace=STOP_GRACE)
+
+    def stop(self) -> None:
+        """Stop the server, then the background processes, then close the proxies. Idempotent."""
+        self._stopped = True
+        try:
+            self._stop_server()
+        finally:
+            for bg in self.background:
+                with contextlib.suppress(Exception):
+                    bg.stop()
+            for proxy in self.proxies.values():
+                proxy.close()
+
+
+_lock = threading.Lock()
+_servers: dict[int, TargetServer] = {}
+
+
+def target_server(ctx: RunContext) -> TargetServer:
+    """The run's target server, answering on `ready`: started on the first call, within
+    [target.server].startup (and the run's deadline). Raises ServerError."""
+    with _lock:
+        server = _servers.get(id(ctx))
+        if server is None or server.ctx is not ctx:
+            server = _servers[id(ctx)] = TargetServer(ctx)
+    startup = server.spec.startup
+    server.ensure(max(0.5, min(startup, ctx.remaining())))
+    return server
+
+
+def stop_target_server(ctx: RunContext) -> None:
+    """Stop what `target_server` started for this run (nothing if it never was)."""
+    with _lock:
+        server = _servers.pop(id(ctx), None)
+    if server is not None and server.ctx is ctx:
+        server.stop()

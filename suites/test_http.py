@@ -1,0 +1,12 @@
+"""[[http]]: endpoint behaviour of the served target, with or without a fault."""
+
+import pytest
+
+from signoff.claims import ClaimRef
+from signoff.context import RunContext
+from signoff.session import verify
+
+
+@pytest.mark.signoff_kinds("http")
+def test_claim(claim: ClaimRef, signoff_run: RunContext) -> None:
+    verify(signoff_run, claim)

@@ -1,0 +1,3 @@
+"""An app whose import fails, as a misconfigured one does."""
+
+raise RuntimeError("cannot start: SECRET_KEY is not set")
