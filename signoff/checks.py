@@ -13,7 +13,7 @@ from signoff.probes.imports import check_import
 from signoff.probes.timeouts import check_timeout
 from signoff.verdict import Verdict
 
-CHECKED_KINDS = ("import", "timeout", "degradation", "http")
+CHECKED_KINDS = ("import", "timeout", "degradation", "http", "cron", "webhook")
 ALL_KINDS = ("import", "timeout", "degradation", "http", "cron", "webhook", "load", "websocket")
 _SECTION_NAMES = {"imports": "import", "timeouts": "timeout", "webhooks": "webhook"}
 
@@ -75,6 +75,18 @@ def check(ctx: RunContext, ref: ClaimRef) -> Verdict:
     if ref.kind == "http":
         assert isinstance(ref.spec, HttpClaim)
         return check_http(ctx, ref.id, ref.spec)
+    if ref.kind == "cron":
+        from signoff.claims.model import Cron
+        from signoff.probes.cron import check_cron  # hypothesis loads only when cron is checked
+
+        assert isinstance(ref.spec, Cron)
+        return check_cron(ctx, ref.id, ref.spec)
+    if ref.kind == "webhook":
+        from signoff.claims.model import Webhooks
+        from signoff.probes.webhooks import check_webhook  # hypothesis loads only when needed
+
+        assert isinstance(ref.spec, Webhooks)
+        return check_webhook(ctx, ref.id, ref.spec)
     return Verdict(
         ref.id, ref.kind, "error", evidence=f"not checked: no {ref.kind} probe in this version"
     )

@@ -18,6 +18,12 @@ keeping what each gives in named slots, and appends each step's result to the re
 a JSON line. At a barrier it writes "wait NAME" to the status pipe and reads one line from the
 release pipe: "go" goes on, anything else ends the steps; EOF (the parent is gone) exits at
 once, and so does a barrier not answered within its timeout.
+
+Mode "serve" (see `worker.py`) imports one callable, resolves the classes named in "classify" and
+loads a codec (a standard-library-only file, by path), says "ready", then serves requests read
+from the release pipe, one JSON line each: the codec turns the request's "args" into a call,
+which runs as "call N" under faulthandler's deadline ("timeout"), and the reply goes back on the
+status pipe as "reply JSON" after "done N SECONDS". EOF on the release pipe ends the process.
 """
 
 from __future__ import annotations
@@ -608,6 +614,129 @@ def _run_steps(spec: dict[str, Any], stacks: Any) -> NoReturn:
     _finish(spec, None)
 
 
+# --- mode "serve": one callable, called again and again, each call with its own deadline ------
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _resolve_class(ref: str) -> Any:
+    """A class named "package.module:Class", or a built-in one by its bare name."""
+    module, sep, attr = ref.rpartition(":")
+    if sep:
+        obj = _resolve(module, attr)
+    else:
+        import builtins
+
+        obj = getattr(builtins, ref)
+    if not isinstance(obj, type):
+        raise TypeError(f"{ref} is {_type_name(type(obj))}, not a class")
+    return obj
+
+
+def _load_codec(path: str) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_signoff_codec", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the codec {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _read_request(fd: int, buffer: bytearray) -> bytes:
+    while b"\n" not in buffer:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            os._exit(0)  # the parent is done with us, or gone
+        buffer += chunk
+    at = buffer.index(b"\n")
+    line = bytes(buffer[:at])
+    del buffer[: at + 1]
+    return line
+
+
+def _reply(line: dict[str, Any]) -> None:
+    try:
+        text = _dumps(line)
+    except Exception as exc:  # a codec that hands back what JSON cannot hold
+        text = _dumps(
+            {
+                "outcome": line.get("outcome"),
+                "seconds": line.get("seconds"),
+                "encode_error": _safe(exc.__repr__, _MESSAGE_MAX),
+            }
+        )
+    _write_all(_state.status_fd, ("reply " + text + "\n").encode("utf-8", "backslashreplace"))
+
+
+def _serve(spec: dict[str, Any], stacks: Any) -> NoReturn:
+    module, attr = spec["module"], spec.get("attr") or ""
+    ok, value, seconds = _step(
+        "import", spec["import_timeout"], stacks, lambda: _resolve(module, attr)
+    )
+    if not ok:
+        _finish(spec, _result("import", ok, value, seconds))
+    func = value
+
+    def setup() -> tuple[dict[str, Any], Any]:
+        found = {ref: _resolve_class(ref) for ref in spec.get("classify") or ()}
+        return found, _load_codec(spec["codec"])
+
+    ok, value, seconds = _step("setup", spec["import_timeout"], stacks, setup)
+    if not ok:
+        _finish(spec, _result("setup", ok, value, seconds))
+    classes, codec = value
+    _status("ready")
+    buffer = bytearray()
+    count = 0
+    while True:
+        request = json.loads(_read_request(spec["release_fd"], buffer))
+        count += 1
+        args = request.get("args")
+        try:
+            work = codec.prepare(func, args)
+        except Exception as exc:
+            _reply({**_result("prepare", False, exc, 0.0), "harness_error": True})
+            continue
+        if os.fstat(stacks.fileno()).st_size:  # a dump of a call that ended just in time
+            stacks.seek(0)
+            stacks.truncate()
+        _state.step = "call"
+        faulthandler.dump_traceback_later(
+            float(request["timeout"]), repeat=False, file=stacks, exit=False
+        )
+        _status(f"call {count}")
+        started = time.perf_counter()
+        try:
+            value = work()
+            ok = True
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt are results too
+            value, ok = exc, False
+        seconds = time.perf_counter() - started
+        faulthandler.cancel_dump_traceback_later()
+        _status(f"done {count} {seconds!r}")
+        if ok:
+            reply: dict[str, Any] = {
+                "outcome": "returned",
+                "seconds": seconds,
+                "result_type": _type_name(type(value)),
+            }
+            try:
+                reply["value"] = codec.encode(value, args)
+            except Exception as exc:
+                reply["encode_error"] = _safe(exc.__repr__, _MESSAGE_MAX)
+        else:
+            reply = _result("call", False, value, seconds)
+            reply["instance_of"] = {ref: _is_instance(value, c) for ref, c in classes.items()}
+        value = work = None
+        _reply(reply)
+
+
 def main(argv: list[str]) -> None:
     with open(argv[1], encoding="utf-8") as spec_file:
         spec: dict[str, Any] = json.load(spec_file)
@@ -636,6 +765,8 @@ def main(argv: list[str]) -> None:
 
     if spec["mode"] == "steps":
         _run_steps(spec, stacks)
+    if spec["mode"] == "serve":
+        _serve(spec, stacks)
 
     module, attr = spec["module"], spec.get("attr") or ""
     importtime = bool(spec.get("importtime"))

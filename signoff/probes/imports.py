@@ -42,6 +42,10 @@ def check_import(
             result = run_import(setup.target, module, timeout=timeout)
             if result.outcome != "returned" or result.seconds is None:
                 _fill_failure(verdict, result, module, timeout, roots)
+                # what it did before it hung or raised is often the cause: name it too
+                effects = _forbidden(result, spec.forbid)
+                if effects and verdict.status == "fails":
+                    verdict.evidence += "\n" + "\n".join(effects)
                 break
             runs.append(result.seconds)
             effects = _forbidden(result, spec.forbid)
@@ -92,7 +96,8 @@ def _fill_failure(
 
 def _forbidden(result: ChildResult, forbid: Sequence[str]) -> list[str]:
     wanted = set(forbid) & _SIDE_EFFECT_EVENTS
-    return [f"{e.kind}: {e.detail} from {e.where}" for e in result.events if e.kind in wanted]
+    lines = [f"{e.kind}: {e.detail} from {e.where}" for e in result.events if e.kind in wanted]
+    return list(dict.fromkeys(lines))  # the same warning twice is one finding
 
 
 def _judge_time(

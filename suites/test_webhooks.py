@@ -1,0 +1,12 @@
+"""[webhooks]: signatures that cannot be forged or replayed, and a URL validator."""
+
+import pytest
+
+from signoff.claims import ClaimRef
+from signoff.context import RunContext
+from signoff.session import verify
+
+
+@pytest.mark.signoff_kinds("webhook")
+def test_claim(claim: ClaimRef, signoff_run: RunContext) -> None:
+    verify(signoff_run, claim)

@@ -1,0 +1,1 @@
+"""The reports app with one regression: the URL validator checks only literal private IPs."""

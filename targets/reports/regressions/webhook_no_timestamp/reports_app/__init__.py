@@ -1,0 +1,1 @@
+"""The reports app with one regression: verify ignores the timestamp's age."""
