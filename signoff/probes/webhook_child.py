@@ -62,8 +62,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 _SELF_FILES = frozenset({os.path.abspath(__file__), os.path.realpath(__file__), __file__})
-_STDLIB = os.path.dirname(os.__file__) + os.sep
-_PACKAGES = ("site-packages", "dist-packages")
 _MESSAGE_MAX = 300
 _REPR_MAX = 120
 _RECORDS_MAX = 20
@@ -88,41 +86,37 @@ _state = _State()
 # --- where: the target line responsible -------------------------------------------------------
 
 
+def _load_places() -> Any:
+    """The shared attribution helpers, loaded by path (see _signoff_probe_places.py)."""
+    import importlib.util
+
+    path = os.path.join(_HERE, "_signoff_probe_places.py")
+    spec = importlib.util.spec_from_file_location("_signoff_probe_places", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_places = _load_places()
+_SELF_FILES = _SELF_FILES | {os.path.join(_HERE, "_signoff_probe_places.py")}
+
+
 def _target_rel(filename: str) -> str | None:
-    if filename in _SELF_FILES:
-        return None
-    for root in _state.roots:
-        if filename.startswith(root):
-            rel = filename[len(root) :]
-            if not any(p in rel for p in _PACKAGES):
-                return rel
-    return None
+    return _places.target_rel(filename, _state.roots, _SELF_FILES)
 
 
 def _is_stdlib(filename: str) -> bool:
-    if filename.startswith("<") or filename in _SELF_FILES:
-        return True
-    return filename.startswith(_STDLIB) and not any(p in filename for p in _PACKAGES)
+    return _places.is_stdlib(filename, _SELF_FILES)
 
 
 def _short(filename: str) -> str:
-    for pkg in _PACKAGES:
-        idx = filename.rfind(pkg + os.sep)
-        if idx >= 0:
-            return filename[idx + len(pkg) + 1 :]
-    return filename
+    return _places.short(filename)
 
 
 def _attribute(places: Iterable[tuple[str, int]]) -> str | None:
     """The innermost target place, else the innermost non-stdlib one. Innermost first."""
-    fallback = None
-    for filename, lineno in places:
-        rel = _target_rel(filename)
-        if rel is not None:
-            return f"{rel}:{lineno}"
-        if fallback is None and not _is_stdlib(filename):
-            fallback = f"{_short(filename)}:{lineno}"
-    return fallback
+    return _places.attribute(places, _state.roots, _SELF_FILES)
 
 
 def _caller(frame: FrameType | None) -> str:

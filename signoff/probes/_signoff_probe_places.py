@@ -1,0 +1,56 @@
+"""Which line of the target caused an event: shared by the probe children (child.py,
+webhook_child.py), which run in the target's own interpreter. Standard library only; loaded by
+file path, never put on sys.path, so it cannot shadow a target module."""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False  # typing is not imported at run time: the target pays for its own
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+STDLIB = os.path.dirname(os.__file__) + os.sep
+PACKAGES = ("site-packages", "dist-packages")
+
+
+def target_rel(filename: str, roots: Iterable[str], own: frozenset[str]) -> str | None:
+    """`filename` relative to the target root holding it, unless it is an installed package
+    or one of the probe's `own` files."""
+    if filename in own:
+        return None
+    for root in roots:
+        if filename.startswith(root):
+            rel = filename[len(root) :]
+            if not any(p in rel for p in PACKAGES):
+                return rel
+    return None
+
+
+def is_stdlib(filename: str, own: frozenset[str]) -> bool:
+    if filename.startswith("<") or filename in own:
+        return True
+    return filename.startswith(STDLIB) and not any(p in filename for p in PACKAGES)
+
+
+def short(filename: str) -> str:
+    """An installed package's file from its package folder on: "redis/connection.py"."""
+    for pkg in PACKAGES:
+        idx = filename.rfind(pkg + os.sep)
+        if idx >= 0:
+            return filename[idx + len(pkg) + 1 :]
+    return filename
+
+
+def attribute(
+    places: Iterable[tuple[str, int]], roots: Iterable[str], own: frozenset[str]
+) -> str | None:
+    """The innermost target place, else the innermost non-stdlib one. Innermost first."""
+    fallback = None
+    for filename, lineno in places:
+        rel = target_rel(filename, roots, own)
+        if rel is not None:
+            return f"{rel}:{lineno}"
+        if fallback is None and not is_stdlib(filename, own):
+            fallback = f"{short(filename)}:{lineno}"
+    return fallback
