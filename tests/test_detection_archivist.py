@@ -101,3 +101,17 @@ def test_regression_fails_exactly_its_claims(
     evidence = str(found[claim_id]["evidence"])
     for word in words:
         assert word in evidence, evidence
+
+
+def test_regressions_are_the_reference_with_one_bug_each() -> None:
+    """The regression folders are generated: a reference change must be carried into them."""
+    import subprocess
+    import sys
+
+    check = subprocess.run(
+        [sys.executable, str(ARCHIVIST / "regressions" / "make.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
