@@ -1,6 +1,7 @@
 """Which line of the target caused an event: shared by the probe children (child.py,
 webhook_child.py), which run in the target's own interpreter. Standard library only; loaded by
-file path, never put on sys.path, so it cannot shadow a target module."""
+file path, never put on sys.path, so it cannot shadow a target module. The child sets `roots`
+(the target's pythonpath folders, each ending in a separator) and adds its own files to `own`."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ if TYPE_CHECKING:
 
 STDLIB = os.path.dirname(os.__file__) + os.sep
 PACKAGES = ("site-packages", "dist-packages")
+roots: tuple[str, ...] = ()
+own: frozenset[str] = frozenset({os.path.abspath(__file__), os.path.realpath(__file__)})
 
 
-def target_rel(filename: str, roots: Iterable[str], own: frozenset[str]) -> str | None:
+def target_rel(filename: str) -> str | None:
     """`filename` relative to the target root holding it, unless it is an installed package
-    or one of the probe's `own` files."""
+    or one of the probe's own files."""
     if filename in own:
         return None
     for root in roots:
@@ -27,7 +30,7 @@ def target_rel(filename: str, roots: Iterable[str], own: frozenset[str]) -> str 
     return None
 
 
-def is_stdlib(filename: str, own: frozenset[str]) -> bool:
+def is_stdlib(filename: str) -> bool:
     if filename.startswith("<") or filename in own:
         return True
     return filename.startswith(STDLIB) and not any(p in filename for p in PACKAGES)
@@ -42,15 +45,13 @@ def short(filename: str) -> str:
     return filename
 
 
-def attribute(
-    places: Iterable[tuple[str, int]], roots: Iterable[str], own: frozenset[str]
-) -> str | None:
+def attribute(places: Iterable[tuple[str, int]]) -> str | None:
     """The innermost target place, else the innermost non-stdlib one. Innermost first."""
     fallback = None
     for filename, lineno in places:
-        rel = target_rel(filename, roots, own)
+        rel = target_rel(filename)
         if rel is not None:
             return f"{rel}:{lineno}"
-        if fallback is None and not is_stdlib(filename, own):
+        if fallback is None and not is_stdlib(filename):
             fallback = f"{short(filename)}:{lineno}"
     return fallback

@@ -45,7 +45,7 @@ import warnings  # noqa: E402
 
 TYPE_CHECKING = False  # typing is not imported at run time: the target pays for its own
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterator
     from types import FrameType, TracebackType
     from typing import Any, NoReturn
 
@@ -106,24 +106,11 @@ def _load_places() -> Any:
 
 
 _places = _load_places()
-_SELF_FILES = _SELF_FILES | {os.path.join(_HERE, "_signoff_probe_places.py")}
-
-
-def _target_rel(filename: str) -> str | None:
-    return _places.target_rel(filename, _state.roots, _SELF_FILES)
-
-
-def _is_stdlib(filename: str) -> bool:
-    return _places.is_stdlib(filename, _SELF_FILES)
-
-
-def _short(filename: str) -> str:
-    return _places.short(filename)
-
-
-def _attribute(places: Iterable[tuple[str, int]]) -> str | None:
-    """The innermost target place, else the innermost non-stdlib one. Innermost first."""
-    return _places.attribute(places, _state.roots, _SELF_FILES)
+_places.own = _places.own | _SELF_FILES
+_target_rel = _places.target_rel
+_is_stdlib = _places.is_stdlib
+_short = _places.short
+_attribute = _places.attribute  # innermost target place, else innermost non-stdlib one
 
 
 def _frames(frame: FrameType | None) -> Iterator[tuple[str, int]]:
@@ -744,7 +731,7 @@ def main(argv: list[str]) -> None:
             prefix = variant.rstrip(os.sep) + os.sep
             if prefix not in roots:
                 roots.append(prefix)
-    _state.roots = tuple(roots)
+    _state.roots = _places.roots = tuple(roots)
     for root in reversed(spec["pythonpath"]):
         while root in sys.path:
             sys.path.remove(root)

@@ -90,21 +90,21 @@ class ChildResult:
     step: str  # "import" or "call": where it ended
     seconds: float | None  # measured in the child: the duration of `step`; None if hung/crashed
     elapsed: float  # wall seconds seen by the parent, spawn to end
-    result_type: str | None  # "module:QualName" of the return value
-    result_mro: tuple[str, ...]
-    result_repr: str | None  # truncated to 200 chars
-    exc_type: str | None  # "module:QualName", e.g. "redis.exceptions:TimeoutError"
-    exc_mro: tuple[str, ...]
-    exc_message: str | None  # truncated to 500 chars
-    exc_where: str | None  # innermost target frame "core/x.py:12"
-    traceback: str | None
-    cycle: tuple[str, ...] | None  # circular import: ("core", "core.admin_ui", "core")
-    stacks: str | None  # on hang: faulthandler's dump of every thread, main thread first
-    sockets: tuple[str, ...]  # on hang: "127.0.0.1:53422 -> 127.0.0.1:6379 SYN_SENT"
-    events: tuple[Event, ...]
-    importtime: tuple[tuple[str, float], ...]  # (module, cumulative seconds), slowest first
-    stderr: str  # tail of the child's stderr
-    returncode: int | None
+    result_type: str | None = None  # "module:QualName" of the return value
+    result_mro: tuple[str, ...] = ()
+    result_repr: str | None = None  # truncated to 200 chars
+    exc_type: str | None = None  # "module:QualName", e.g. "redis.exceptions:TimeoutError"
+    exc_mro: tuple[str, ...] = ()
+    exc_message: str | None = None  # truncated to 500 chars
+    exc_where: str | None = None  # innermost target frame "core/x.py:12"
+    traceback: str | None = None
+    cycle: tuple[str, ...] | None = None  # circular import: ("core", "core.admin_ui", "core")
+    stacks: str | None = None  # on hang: faulthandler's dump of every thread, main thread first
+    sockets: tuple[str, ...] = ()  # on hang: "127.0.0.1:53422 -> 127.0.0.1:6379 SYN_SENT"
+    events: tuple[Event, ...] = ()
+    importtime: tuple[tuple[str, float], ...] = ()  # (module, cumulative s), slowest first
+    stderr: str = ""  # tail of the child's stderr
+    returncode: int | None = None
     # run_steps only: which classes (by the name of the step that resolved them) the result,
     # or the exception, is an instance of; and a poll step's every call
     instance_of: Mapping[str, bool] = field(default_factory=dict)
@@ -324,28 +324,10 @@ def _check_steps(steps: Sequence[Step]) -> None:
 
 def _step_results(path: Path, base: Mapping[str, Any]) -> tuple[ChildResult, ...]:
     """The results of the steps done so far (the result file's JSON lines), barriers left out."""
-    empty: dict[str, Any] = dict(
-        elapsed=0.0,
-        result_type=None,
-        result_mro=(),
-        result_repr=None,
-        exc_type=None,
-        exc_mro=(),
-        exc_message=None,
-        exc_where=None,
-        traceback=None,
-        cycle=None,
-        stacks=None,
-        sockets=(),
-        events=(),
-        importtime=(),
-        stderr="",
-        returncode=None,
-    )
     results = []
     for record in _records(path):
         if record.get("outcome") in ("returned", "raised"):
-            results.append(_from_record(record, {**empty, **base}))
+            results.append(_from_record(record, {"elapsed": 0.0, **base}))
     return tuple(results)
 
 
@@ -446,19 +428,9 @@ def _unfinished(
         step=step,
         seconds=None,
         elapsed=float(base["elapsed"]),
-        result_type=None,
-        result_mro=(),
-        result_repr=None,
-        exc_type=None,
-        exc_mro=(),
-        exc_message=None,
-        exc_where=None,
-        traceback=None,
-        cycle=None,
         stacks=stacks,
         sockets=sockets,
         events=events,
-        importtime=(),
         stderr=str(base["stderr"]),
         returncode=base["returncode"],
     )
@@ -739,17 +711,6 @@ def _conclude(
         step=watch.step,
         seconds=None,
         elapsed=elapsed,
-        result_type=None,
-        result_mro=(),
-        result_repr=None,
-        exc_type=None,
-        exc_mro=(),
-        exc_message=None,
-        exc_where=None,
-        traceback=None,
-        cycle=None,
-        stacks=None,
-        sockets=(),
         events=events,
         importtime=rows,
         stderr=stderr_text,

@@ -99,24 +99,11 @@ def _load_places() -> Any:
 
 
 _places = _load_places()
-_SELF_FILES = _SELF_FILES | {os.path.join(_HERE, "_signoff_probe_places.py")}
-
-
-def _target_rel(filename: str) -> str | None:
-    return _places.target_rel(filename, _state.roots, _SELF_FILES)
-
-
-def _is_stdlib(filename: str) -> bool:
-    return _places.is_stdlib(filename, _SELF_FILES)
-
-
-def _short(filename: str) -> str:
-    return _places.short(filename)
-
-
-def _attribute(places: Iterable[tuple[str, int]]) -> str | None:
-    """The innermost target place, else the innermost non-stdlib one. Innermost first."""
-    return _places.attribute(places, _state.roots, _SELF_FILES)
+_places.own = _places.own | _SELF_FILES
+_target_rel = _places.target_rel
+_is_stdlib = _places.is_stdlib
+_short = _places.short
+_attribute = _places.attribute  # innermost target place, else innermost non-stdlib one
 
 
 def _caller(frame: FrameType | None) -> str:
@@ -646,7 +633,7 @@ def _setup(config: dict[str, Any]) -> dict[str, Any]:
     for path in reversed(config.get("pythonpath", [])):
         if path not in sys.path:
             sys.path.insert(0, path)
-    _state.roots = tuple(os.path.join(p, "") for p in config.get("pythonpath", []))
+    _state.roots = _places.roots = tuple(os.path.join(p, "") for p in config.get("pythonpath", []))
     _install_clock()
     _install_spy()
     if config.get("probes"):
