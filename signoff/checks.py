@@ -13,7 +13,7 @@ from signoff.probes.imports import check_import
 from signoff.probes.timeouts import check_timeout
 from signoff.verdict import Verdict
 
-CHECKED_KINDS = ("import", "timeout", "degradation", "http", "cron", "webhook")
+CHECKED_KINDS = ("import", "timeout", "degradation", "http", "cron", "webhook", "load")
 ALL_KINDS = ("import", "timeout", "degradation", "http", "cron", "webhook", "load", "websocket")
 _SECTION_NAMES = {"imports": "import", "timeouts": "timeout", "webhooks": "webhook"}
 
@@ -87,6 +87,12 @@ def check(ctx: RunContext, ref: ClaimRef) -> Verdict:
 
         assert isinstance(ref.spec, Webhooks)
         return check_webhook(ctx, ref.id, ref.spec)
+    if ref.kind == "load":
+        from signoff.claims.model import LoadClaim
+        from signoff.probes.load import check_load
+
+        assert isinstance(ref.spec, LoadClaim)
+        return check_load(ctx, ref.id, ref.spec)
     return Verdict(
         ref.id, ref.kind, "error", evidence=f"not checked: no {ref.kind} probe in this version"
     )

@@ -70,6 +70,19 @@ def _parser() -> argparse.ArgumentParser:
         help="no claim starts after this much of the run (default: 30m)",
     )
 
+    run.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow [[load]] on an address other than loopback (refused by default)",
+    )
+
+    from signoff.probes.load_cli import add_arguments as load_arguments
+
+    load = sub.add_parser(
+        "load", help="check only the [[load]] claims, or explore with Locust's web UI (--ui)"
+    )
+    load_arguments(load, BACKEND_CHOICES)
+
     check = sub.add_parser("check", help="validate a claims file only")
     check.add_argument("claims", help="the claims file")
 
@@ -131,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "hang":
             return _hang(args)
+        if args.command == "load":
+            from signoff.probes.load_cli import load_command
+
+            return load_command(args, _run)
         return _services_up(args)
     except ClaimsError as exc:
         for problem in exc.problems:
@@ -165,6 +182,10 @@ def _run(args: argparse.Namespace) -> int:
     from signoff.claims import load_claims
     from signoff.units import parse_duration
 
+    if getattr(args, "allow_remote", False):
+        from signoff.probes.load_cli import allow_remote
+
+        allow_remote(True)
     claims = load_claims(args.claims)
     only = None
     if args.only:

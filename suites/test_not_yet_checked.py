@@ -7,6 +7,6 @@ from signoff.context import RunContext
 from signoff.session import verify
 
 
-@pytest.mark.signoff_kinds("load", "websocket")
+@pytest.mark.signoff_kinds("websocket")
 def test_claim(claim: ClaimRef, signoff_run: RunContext) -> None:
     verify(signoff_run, claim)

@@ -1,0 +1,12 @@
+"""[[load]]: latency, throughput, concurrency and memory of the served target under Locust."""
+
+import pytest
+
+from signoff.claims import ClaimRef
+from signoff.context import RunContext
+from signoff.session import verify
+
+
+@pytest.mark.signoff_kinds("load")
+def test_claim(claim: ClaimRef, signoff_run: RunContext) -> None:
+    verify(signoff_run, claim)

@@ -1,0 +1,9 @@
+from locust import FastHttpUser, constant, task
+
+
+class Memory(FastHttpUser):
+    wait_time = constant(0.4)
+
+    @task
+    def noleak(self) -> None:
+        self.client.get("/noleak")
