@@ -45,6 +45,7 @@ from signoff.context import RunContext
 from signoff.errors import ServiceError
 from signoff.faults.proxy import FaultProxy
 from signoff.services.base import LOOPBACK, free_port
+from signoff.verdict import Verdict
 
 SERVE_SCRIPT = Path(__file__).with_name("serve_app.py")
 LAUNCH_MARKER = "signoff-serve: "
@@ -364,6 +365,19 @@ def target_server(ctx: RunContext) -> TargetServer:
     startup = server.spec.startup
     server.ensure(max(0.5, min(startup, ctx.remaining())))
     return server
+
+
+def server_or_error(ctx: RunContext, verdict: Verdict, started: float) -> TargetServer | None:
+    """The served target; or None, with `verdict` made an `error` naming why it did not start
+    (its log's tail in the details)."""
+    try:
+        return target_server(ctx)
+    except ServerError as exc:
+        verdict.status = "error"
+        verdict.evidence = f"could not check: {exc.evidence()}"
+        verdict.details = exc.log_tail
+        verdict.duration_s = time.monotonic() - started
+        return None
 
 
 def stop_target_server(ctx: RunContext) -> None:

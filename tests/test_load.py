@@ -77,6 +77,13 @@ def test_users_reached_and_held(tmp_path: Path) -> None:
     assert users.reached_at == 2 and users.held and users.peak == 100
 
 
+def test_users_stopping_in_the_last_row_within_duration_is_not_a_drop(tmp_path: Path) -> None:
+    # seen in CI: the history's first row came late, so its last row inside `duration` was
+    # Locust already stopping its users
+    users = users_from_history(_history(tmp_path, [0, 20, 20, 20, 20, 20, 20, 20, 20, 2]), 20, 10)
+    assert users.held and users.dropped_to is None
+
+
 def test_users_dropped_or_never_reached(tmp_path: Path) -> None:
     dropped = users_from_history(_history(tmp_path, [0, 100, 80, 100, 100]), 100, 5)
     assert dropped.reached_at == 1 and dropped.dropped_to == 80 and not dropped.held

@@ -28,7 +28,7 @@ from signoff.context import RunContext
 from signoff.faults.controller import faulted
 from signoff.faults.model import Fault
 from signoff.probes.timeouts import tolerance
-from signoff.server import ServerError, TargetServer, target_server
+from signoff.server import TargetServer, server_or_error
 from signoff.units import format_duration, format_size
 from signoff.verdict import Verdict
 
@@ -178,13 +178,8 @@ def check_http(ctx: RunContext, claim_id: str, spec: HttpClaim) -> Verdict:
         "holds",
         budget=_budget(spec, slack),
     )
-    try:
-        server = target_server(ctx)
-    except ServerError as exc:
-        verdict.status = "error"
-        verdict.evidence = f"could not check: {exc.evidence()}"
-        verdict.details = exc.log_tail
-        verdict.duration_s = time.monotonic() - started
+    server = server_or_error(ctx, verdict, started)
+    if server is None:
         return verdict
     notes: list[str] = []
     if server.restart_note:

@@ -58,7 +58,7 @@ from signoff.probes.load_stats import (
     read_times,
     users_from_history,
 )
-from signoff.server import ServerError, TargetServer, log_tail, target_server
+from signoff.server import TargetServer, log_tail, server_or_error
 from signoff.services.base import free_port
 from signoff.units import format_duration, format_size
 from signoff.verdict import Verdict
@@ -260,15 +260,11 @@ def run_locust(
 def check_load(ctx: RunContext, claim_id: str, spec: LoadClaim) -> Verdict:
     started = time.monotonic()
     verdict = Verdict(claim_id, "load", "holds", budget=_budget(spec))
-    try:
-        server = target_server(ctx)
-        check_host(server.base_url)
-    except ServerError as exc:
-        verdict.status = "error"
-        verdict.evidence = f"could not check: {exc.evidence()}"
-        verdict.details = exc.log_tail
-        verdict.duration_s = time.monotonic() - started
+    server = server_or_error(ctx, verdict, started)
+    if server is None:
         return verdict
+    try:
+        check_host(server.base_url)
     except UsageError as exc:
         verdict.status = "error"
         verdict.evidence = f"not checked: {exc}"
