@@ -461,7 +461,8 @@ class _Watch:
 _PAUSES = ("end", "barrier")  # the child waits for the parent: stop watching
 
 
-def _env(target: TargetProcess) -> dict[str, str]:
+def target_env(target: TargetProcess) -> dict[str, str]:
+    """The environment of a target process: ours, the target's, its pythonpath first."""
     env = dict(os.environ)
     env.update(target.env)
     paths = [*target.pythonpath]
@@ -531,7 +532,7 @@ def _child(target: TargetProcess, spec: dict[str, Any], *, importtime: bool) -> 
                     stdout=out,
                     stderr=err,
                     cwd=target.cwd,
-                    env=_env(target),
+                    env=target_env(target),
                     pass_fds=(status_w, release_r),
                 )
             except OSError as exc:

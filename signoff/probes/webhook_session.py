@@ -24,7 +24,7 @@ from typing import Any
 
 from signoff import processes
 from signoff.errors import HarnessError
-from signoff.probes.runner import TargetProcess
+from signoff.probes.runner import TargetProcess, target_env
 
 CHILD_SCRIPT = Path(__file__).with_name("webhook_child.py")
 STARTUP_TIMEOUT = 30.0  # interpreter start-up, before the import of the target's callables
@@ -69,16 +69,6 @@ def _scrub(value: Any, secrets: Iterable[str]) -> Any:
     if isinstance(value, dict):
         return {k: _scrub(v, secrets) for k, v in value.items()}
     return value
-
-
-def _env(target: TargetProcess) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(target.env)
-    paths = [*target.pythonpath]
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    return env
 
 
 class WebhookChild:
@@ -142,7 +132,7 @@ class WebhookChild:
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     cwd=self.target.cwd,
-                    env=_env(self.target),
+                    env=target_env(self.target),
                     pass_fds=(request_r, answer_w),
                 )
         except OSError as exc:
