@@ -1,6 +1,7 @@
 """The `signoff` command line. Exit status: 0 every claim holds, 1 some claim fails or could not
-be checked, 2 the claims file or the command line is wrong, 3 the harness could not run,
-130 interrupted (Ctrl-C or SIGTERM)."""
+be checked, 2 the claims file (its target's interpreter and pythonpath included) or the command
+line is wrong, 3 the harness could not run, 130 interrupted (Ctrl-C or SIGTERM). `check
+--imports`: 1 the target's code fails at import, 2 a name the claims give is wrong."""
 
 from __future__ import annotations
 
@@ -83,8 +84,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     load_arguments(load, BACKEND_CHOICES)
 
-    check = sub.add_parser("check", help="validate a claims file only")
+    check = sub.add_parser(
+        "check",
+        help="validate a claims file, and that the target's interpreter runs; start nothing else",
+        description="Validate a claims file: every key, and that [target].python starts as a "
+        "Python (run once, for a few seconds at most) and every pythonpath entry exists.",
+        epilog="exit status: 0 the file is good (and with --imports every name imports); "
+        "1 with --imports, the target's code fails at import: raises, hangs or kills the "
+        "interpreter (what `signoff run` reports on the claim); 2 bad claims file, "
+        "interpreter, pythonpath, or (--imports) a name that is wrong: module or attribute "
+        "not found, not a class, not callable; 3 the harness could not run",
+    )
     check.add_argument("claims", help="the claims file")
+    check.add_argument(
+        "--imports",
+        action="store_true",
+        help="also import every name of target code the claims give (call, expect, then, "
+        "raises, verify, sign, url_validator, [cron].call, [target.server].app, ...) in ONE "
+        "interpreter of the target, with its pythonpath and [target].env, each import bounded "
+        "by [imports].timeout (default 10s). No service is started: REDIS_URL and DATABASE_URL "
+        "are whatever this shell has (usually unset), so code that connects at import may "
+        "fail or hang here and not in a run. A claim's own env is not applied.",
+    )
 
     services = sub.add_parser("services", help="start the services a claims file needs")
     services_sub = services.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
@@ -139,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.command == "check":
-            return _check(args.claims)
+            return _check(args.claims, imports=args.imports)
         if args.command == "run":
             return _run(args)
         if args.command == "hang":
@@ -161,17 +182,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _check(path: str) -> int:
+def _check(path: str, *, imports: bool = False) -> int:
     from signoff.checks import expand_claims
     from signoff.claims import load_claims
 
-    claims = load_claims(path)
+    claims = load_claims(path, runnable=True)
     refs = expand_claims(claims)
     kinds = sorted({r.kind for r in refs})
-    print(
+    line = (
         f"{path}: ok: {len(refs)} claims ({', '.join(kinds) or 'none'}) for target "
         f"{claims.target.name!r}"
     )
+    if not imports:
+        print(line)
+        return 0
+    from signoff.import_check import check_imports
+    from signoff.units import format_duration
+
+    found = check_imports(claims, path)
+    for problem in [*found.problems, *found.broken]:
+        print(problem, file=sys.stderr)
+    if found.not_reached:
+        print(
+            f"{path}: not imported (the interpreter hung or died before them, above): "
+            + ", ".join(found.not_reached),
+            file=sys.stderr,
+        )
+    if found.problems:
+        return 2
+    if found.broken:
+        return 1
+    if not found.names:
+        print(f"{line}; no callable or exception class is named, nothing to import")
+    else:
+        print(
+            f"{line}; {found.names} names of target code imported in one interpreter in "
+            f"{format_duration(found.seconds)}"
+        )
     return 0
 
 
@@ -186,7 +233,7 @@ def _run(args: argparse.Namespace) -> int:
         from signoff.probes.load_cli import allow_remote
 
         allow_remote(True)
-    claims = load_claims(args.claims)
+    claims = load_claims(args.claims, runnable=True)
     only = None
     if args.only:
         try:

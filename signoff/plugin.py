@@ -5,6 +5,10 @@ file stops the run with exit status 2 before anything starts), services start on
 start (exit status 3 if no backend can provide them), each test checks one claim and appends
 its verdict to the ledger at once, and the reports are written at session end, whatever
 happened. Nothing heavy is imported unless --claims is given.
+
+The other hooks watch how the run goes (signoff.run_end.RunEnd): an interruption, a suite
+that could not be collected, a test deselected, skipped or broken before its check, pytest
+stopping early. A claim left without a verdict is reported with that reason.
 """
 
 from __future__ import annotations
@@ -16,9 +20,14 @@ import pytest
 if TYPE_CHECKING:  # the keys' types only; nothing heavy is imported at plugin load
     from signoff.claims import ClaimRef  # noqa: F401
     from signoff.context import RunContext  # noqa: F401
+    from signoff.run_end import RunEnd
+    from signoff.session import Handler  # noqa: F401
 
 RUN_KEY = pytest.StashKey["RunContext"]()
 REFS_KEY = pytest.StashKey["tuple[ClaimRef, ...]"]()
+END_KEY = pytest.StashKey["RunEnd"]()
+NODES_KEY = pytest.StashKey["dict[str, str]"]()  # a claim test's nodeid -> its claim's id
+SIGTERM_KEY = pytest.StashKey["Handler"]()
 BACKEND_CHOICES = ("auto", "docker", "system", "embedded", "url")
 
 
@@ -66,9 +75,22 @@ def pytest_configure(config: pytest.Config) -> None:
         pytest.exit(f"signoff: the claims file is wrong:\n{exc}", returncode=2)
     except ValueError as exc:
         pytest.exit(f"signoff: {exc}", returncode=2)
+    from signoff.run_end import RunEnd
+
     config.stash[RUN_KEY] = ctx
     config.stash[REFS_KEY] = tuple(refs)
-    session.stop_on_sigterm()
+    config.stash[END_KEY] = end = RunEnd()
+    nodes: dict[str, str] = {}
+    config.stash[NODES_KEY] = nodes
+    config.pluginmanager.register(_RunWatch(end, nodes), "signoff-run-watch")
+    config.stash[SIGTERM_KEY] = session.stop_on_sigterm()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if SIGTERM_KEY in config.stash:
+        from signoff import session
+
+        session.restore_sigterm(config.stash[SIGTERM_KEY])
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -77,14 +99,43 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     from signoff import session as run
     from signoff.errors import ServiceError
+    from signoff.run_end import describe_failure
 
     refs = session.config.stash[REFS_KEY]
+    end = session.config.stash[END_KEY]
+    # pytest calls no pytest_sessionfinish when this hook raises: each way out finishes here
     try:
         run.start(ctx, refs, backend=session.config.getoption("signoff_services"))
     except ServiceError as exc:
+        end.services = str(exc)
         ctx.info.notes.append(f"could not start the services: {exc}")
-        run.finish(ctx, refs, interrupted=False)
+        run.finish(ctx, refs, end)
         pytest.exit(f"signoff: could not start the services: {exc}", returncode=3)
+    except KeyboardInterrupt as exc:
+        end.interrupted = _interruption(exc)
+        run.finish(ctx, refs, end)
+        raise
+    except Exception as exc:
+        end.harness_error = describe_failure(exc)
+        ctx.info.notes.append(f"the harness failed while starting the run: {end.harness_error}")
+        run.finish(ctx, refs, end)
+        pytest.exit(
+            f"signoff: the harness failed while starting the run: {end.harness_error}",
+            returncode=3,
+        )
+
+
+def _interruption(exc: BaseException) -> str:
+    from signoff.session import SIGTERM
+
+    return SIGTERM if str(exc) == SIGTERM else "Ctrl-C"
+
+
+def _claim_id(item: pytest.Item) -> str | None:
+    from signoff.claims import ClaimRef
+
+    claim = getattr(getattr(item, "callspec", None), "params", {}).get("claim")
+    return claim.id if isinstance(claim, ClaimRef) else None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -101,18 +152,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """A suite whose kind has no claim in the file is dropped, not shown as skipped."""
     if config.stash.get(RUN_KEY, None) is None:
         return
-    from signoff.claims import ClaimRef
-
     empty = [
         item
         for item in items
-        if "claim" in getattr(item, "fixturenames", ())
-        and not isinstance(
-            getattr(getattr(item, "callspec", None), "params", {}).get("claim"), ClaimRef
-        )
+        if "claim" in getattr(item, "fixturenames", ()) and _claim_id(item) is None
     ]
     if empty:
         config.hook.pytest_deselected(items=empty)
+    nodes = config.stash[NODES_KEY]
+    for item in items:
+        if (claim_id := _claim_id(item)) is not None:
+            nodes[item.nodeid] = claim_id
+    config.stash[END_KEY].collected = set(nodes.values())
     refs = config.stash[REFS_KEY]
     order = {ref.id: i for i, ref in enumerate(refs)}
     # the claims file's order, whichever suite checks each claim
@@ -126,6 +177,62 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     )
 
 
+class _RunWatch:
+    """Hooks that record how the run goes into its RunEnd (registered by pytest_configure for a
+    run with --claims; a plugin object of its own, so nested runs keep their own)."""
+
+    def __init__(self, end: RunEnd, nodes: dict[str, str]) -> None:
+        self.end = end
+        self.nodes = nodes
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            if (claim_id := _claim_id(item)) is not None:
+                self.end.claims.setdefault(claim_id, "deselected (pytest's -k, -m or --deselect)")
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            where = report.nodeid or "suites"
+            self.end.collection_errors.append(f"{where}: {_last_line(report.longreprtext)}")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        claim_id = self.nodes.get(report.nodeid)
+        if claim_id is None or not (report.failed or report.skipped):
+            return
+        what = _last_line(report.longreprtext)
+        if report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else what
+            why = f"its test was skipped: {reason}"
+        elif report.when == "call":
+            # verify() records a verdict before it fails the test: this one never got there
+            why = f"its test failed before a verdict: {what}"
+        else:
+            doing = "setting up" if report.when == "setup" else "tearing down"
+            why = f"the harness failed {doing} its test: {what}"
+        self.end.claims.setdefault(claim_id, why)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        if isinstance(excinfo.value, pytest.Session.Interrupted):
+            # pytest's own stop: collection errors (recorded already) or a plugin's shouldstop
+            if not self.end.collection_errors:
+                self.end.stopped = str(excinfo.value)
+        elif isinstance(excinfo.value, KeyboardInterrupt):
+            self.end.interrupted = _interruption(excinfo.value)
+
+    def pytest_internalerror(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        from signoff.run_end import describe_failure
+
+        self.end.harness_error = describe_failure(excinfo.value)
+
+
+def _last_line(text: str) -> str:
+    """The line of a pytest report that says what happened ("E   KeyError: 'x'")."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("E ")]
+    line = (errors or lines or ["?"])[-1]
+    return line.removeprefix("E").strip()[:300]
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     ctx = session.config.stash.get(RUN_KEY, None)
     if ctx is None:
@@ -133,7 +240,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from signoff import session as run
 
     refs = session.config.stash[REFS_KEY]
-    run.finish(ctx, refs, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+    end = session.config.stash[END_KEY]
+    end.exit_status = int(exitstatus)
+    stopped = session.shouldfail or session.shouldstop
+    if stopped and end.stopped is None:
+        end.stopped = str(stopped)
+    run.finish(ctx, refs, end)
+    if end.collection_errors and end.interrupted is None:
+        # pytest says "interrupted" (exit status 2): no one interrupted it, the harness could
+        # not run its own suites
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:

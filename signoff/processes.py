@@ -4,6 +4,12 @@ Each child is started in a session (process group) of its own and recorded in a 
 the state folder, with its start time and the pid of the harness that owns it. Stopping a child
 signals its whole group. If the harness itself is killed (kill -9), the next start calls
 `reap_leftovers()`, which stops every group whose owner is gone.
+
+Temp folders a run makes (a server's data, a probe's files) are recorded the same way, beside
+the pidfiles, from the moment they exist (`temp_folder()`) until their owner removes them
+(`remove_folder()`): a folder outlives the processes that use it (a killed server is restarted
+in it), so it is recorded on its own. `reap_leftovers()` removes the folders of a dead owner,
+only those recorded, never through a symlink.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import threading
@@ -24,6 +32,7 @@ import psutil
 
 _lock = threading.Lock()
 _live: dict[int, subprocess.Popen[Any]] = {}
+_folders: dict[Path, Path] = {}  # folder -> its record, for the folders this harness made
 
 
 def state_dir() -> Path:
@@ -32,6 +41,13 @@ def state_dir() -> Path:
         tempfile.gettempdir(), f"signoff-{os.getuid()}"
     )
     path = Path(root) / "pids"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _folders_dir() -> Path:
+    """Where folder records live: beside the pidfiles, not among them."""
+    path = state_dir().parent / "folders"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -121,8 +137,90 @@ def _owner_alive(record: dict[str, Any]) -> bool:
     return created is not None and created == record.get("owner_created")
 
 
+FOLDER_PREFIX = "signoff-"  # every recorded folder's name starts so; anything else is never removed
+
+
+def temp_folder(prefix: str) -> Path:
+    """A new folder in the temp directory (`tempfile.mkdtemp`), recorded until `remove_folder`
+    so that the next start removes it if this harness is killed meanwhile."""
+    if not prefix.startswith(FOLDER_PREFIX):
+        raise ValueError(f"a recorded folder's prefix starts with {FOLDER_PREFIX!r}: {prefix!r}")
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    record = {
+        "folder": str(path),
+        "owner": os.getpid(),
+        "owner_created": _create_time(os.getpid()),
+    }
+    record_file = _folders_dir() / f"{path.name}.json"
+    record_file.write_text(json.dumps(record))
+    with _lock:
+        _folders[path] = record_file
+    return path
+
+
+def remove_folder(path: Path) -> None:
+    """Remove a folder made by `temp_folder`, and its record."""
+    shutil.rmtree(path, ignore_errors=True)
+    with _lock:
+        record_file = _folders.pop(path, None)
+    if record_file is not None:
+        record_file.unlink(missing_ok=True)
+
+
+def _removable(folder: object) -> Path | None:
+    """The recorded folder, if it is one signoff could have made: an absolute path named
+    signoff-*, a real folder (not a symlink), not the state folder. Otherwise None."""
+    if not isinstance(folder, str) or not os.path.isabs(folder):
+        return None
+    path = Path(os.path.normpath(folder))
+    if not path.name.startswith(FOLDER_PREFIX) or path in state_dir().parents:
+        return None
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode):
+        return None
+    # as root, a server's folder belongs to the unprivileged user the server ran as
+    if os.getuid() != 0 and info.st_uid != os.getuid():
+        return None
+    return path
+
+
+def _reap_folders() -> list[str]:
+    removed: list[str] = []
+    for record_file in sorted(_folders_dir().glob("*.json")):
+        try:
+            if os.lstat(record_file).st_uid != os.getuid():
+                continue  # not written by this user: never acted on
+            record = json.loads(record_file.read_text())
+        except (OSError, ValueError):
+            record_file.unlink(missing_ok=True)
+            continue
+        if not isinstance(record, dict):
+            record_file.unlink(missing_ok=True)
+            continue
+        if _owner_alive(record):
+            continue
+        path = _removable(record.get("folder"))
+        if path is not None:
+            left = f"folder {path} (left by harness pid {record.get('owner')})"
+            try:
+                # rmtree never follows a symlink: one inside is removed as a link, and a top
+                # that turned into a symlink since the lstat above is refused (OSError)
+                shutil.rmtree(path)
+                removed.append(f"{left}, removed")
+            except FileNotFoundError:
+                pass  # another start reaped it meanwhile
+            except OSError as exc:
+                removed.append(f"{left}: could not remove it: {exc.strerror or exc}")
+        record_file.unlink(missing_ok=True)
+    return removed
+
+
 def reap_leftovers() -> list[str]:
-    """Stop what a killed harness left behind. Returns a line per process group stopped."""
+    """Stop what a killed harness left behind: its process groups, then its temp folders.
+    Returns a line per process group stopped and per folder removed."""
     reaped: list[str] = []
     for pidfile in sorted(state_dir().glob("*.json")):
         try:
@@ -143,7 +241,7 @@ def reap_leftovers() -> list[str]:
                 f"{record.get('role', '?')} (pid {pid}, left by harness pid {record.get('owner')})"
             )
         pidfile.unlink(missing_ok=True)
-    return reaped
+    return reaped + _reap_folders()
 
 
 def _pgid(pid: int) -> int | None:

@@ -3,7 +3,7 @@
 Run by path in the TARGET's interpreter, which may not have signoff installed, so this file is
 a standalone script that needs only the standard library (uvicorn when the target has it):
 
-    python -u serve_app.py MODULE:ATTR FD
+    python -u serve_app.py MODULE:ATTR FD [CONNECT_LOG]
 
 FD is a TCP socket bound to 127.0.0.1 and listening, inherited from signoff (so the port is
 never raced for). MODULE:ATTR names the app; an attribute that is a plain function taking no
@@ -16,6 +16,15 @@ served by uvicorn's WSGI interface while the installed uvicorn still has it (its
 warning is silenced: the choice is signoff's, not the target's), else by the standard library's
 wsgiref server with a thread per request. Without uvicorn, an ASGI app cannot be served: the
 launcher says so and exits with status 2.
+
+CONNECT_LOG (optional): a file this process appends a line to for every connect it makes
+(before the app is imported, so the app's own connects are all seen), so signoff can tell
+whether a request tried to reach a service whose connects the fault proxy cannot see (a refused
+or blackholed connect never reaches it). "HOST PORT" lines come from an audit hook on
+`socket.connect` (every client built on Python's sockets: redis-py, asyncio, httpx, ...) and
+from a wrapper around psycopg 3's per-attempt connect (libpq connects in C, unseen by the hook).
+"# blind NAME" lines name what was imported whose connects cannot be seen (psycopg2's libpq,
+uvloop's event loop).
 
 The first line on stderr says what was chosen: "signoff-serve: asgi app core.web:app via
 uvicorn 0.30.1 on 127.0.0.1:41234".
@@ -136,11 +145,27 @@ def wsgiref_server(app: Any, sock: socket.socket) -> Any:
     return server
 
 
+def log_connects(path: str) -> None:
+    """Install the connect log (see _signoff_connects.py), loaded by path: it must not shadow
+    a target module, nor need signoff installed in the target's environment."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_signoff_connects", os.path.join(_HERE, "_signoff_connects.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.install(path)
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        _say("usage: serve_app.py MODULE:ATTR FD")
+    if len(argv) not in (2, 3):
+        _say("usage: serve_app.py MODULE:ATTR FD [CONNECT_LOG]")
         return 2
     ref, fd = argv[0], int(argv[1])
+    if len(argv) == 3:
+        log_connects(argv[2])
     sock = socket.socket(fileno=fd)  # family and type read from the socket itself
     host, port = sock.getsockname()[:2]
     app = load_app(ref)

@@ -3,10 +3,14 @@
 Started lazily by the first claim that needs it ([[http]] now, [[load]] later) through
 `target_server(ctx)`, and stopped by `stop_target_server(ctx)` when the run finishes.
 
-- The server and the background processes reach each service through a SERVER-LEVEL fault
-  proxy (one per service, from the run's ProxyHub), so a claim puts its fault on those
-  proxies (`server.proxies[name]`) for its own duration, and the server sees it like
-  production would.
+- The server reaches each service through a SERVER-LEVEL fault proxy (one per service, from
+  the run's ProxyHub), and the background processes through proxies of their own
+  (`server.background_proxies`), so a claim puts its fault on both for its own duration, the
+  server sees it like production would, and what met the fault is counted apart: a worker
+  polling its broker meets every redis fault whatever the request did.
+- An app served by `serve_app.py` logs its connect attempts to `server-connects.log` (see
+  `_signoff_connects.py`): a refused or blackholed connect never reaches the proxy, so this is
+  how a claim tells whether the server tried. A `command` server has no such log.
 - `app = "module:attr"`: `serve_app.py` (a stdlib-only launcher) is run by the target's own
   interpreter and serves the app on a socket signoff bound beforehand on 127.0.0.1 (no race
   for the port): ASGI with uvicorn, WSGI with uvicorn's WSGI interface (or wsgiref when the
@@ -19,7 +23,7 @@ Started lazily by the first claim that needs it ([[http]] now, [[load]] later) t
 - Readiness: `ready` is polled until it answers 2xx, within `startup`. A server that exits or
   never answers raises ServerError with the tail of its log; the failure is remembered, so the
   next claims fail at once with the same reason instead of waiting again.
-- Logs: `server.log` and `background-N.log` in the run's report folder.
+- Logs: `server.log`, `background-N.log` (and `server-connects.log`) in the run's report folder.
 - A server that died during a claim is started again for the next claim (the log says so).
 - Every process goes through `signoff.processes.spawn` and is stopped with `processes.stop`.
 """
@@ -39,6 +43,7 @@ from typing import Any
 import httpx
 import psutil
 
+from signoff import _signoff_connects as connect_log
 from signoff import processes
 from signoff.claims.model import Server
 from signoff.context import RunContext
@@ -140,6 +145,10 @@ class TargetServer:
         self.log_dir = ctx.report_dir
         self.log_path = self.log_dir / "server.log"
         self.proxies: dict[str, FaultProxy] = {}
+        self.background_proxies: dict[str, FaultProxy] = {}
+        self.connects_path: Path | None = (
+            self.log_dir / "server-connects.log" if server.app is not None else None
+        )
         self.background = [
             Background(i, cmd, self.log_dir / f"background-{i}.log")
             for i, cmd in enumerate(ctx.claims.target.background, start=1)
@@ -152,6 +161,9 @@ class TargetServer:
         self.restart_note: str | None = None
         self._log_start = 0  # where the current start's lines begin in server.log
         self._env: dict[str, str] | None = None
+        self._background_env: dict[str, str] | None = None
+        self._blind: list[str] = []
+        self._blind_read = 0  # how far connects_blind has read the connect log
         self._stopped = False
 
     # -- what claims use -----------------------------------------------------------------------
@@ -197,6 +209,45 @@ class TargetServer:
             if (code := bg.exited()) is not None
         ]
 
+    def connects_mark(self) -> int:
+        """Where the connect log ends now (0 without one): `connects_since` reads from here."""
+        if self.connects_path is None:
+            return 0
+        try:
+            return self.connects_path.stat().st_size
+        except OSError:
+            return 0
+
+    def connects_since(self, mark: int) -> list[tuple[str, int]]:
+        """The connect attempts the server logged after `mark` (whole lines only)."""
+        if self.connects_path is None:
+            return []
+        try:
+            with open(self.connects_path, "rb") as log:
+                log.seek(mark)
+                data = log.read()
+        except OSError:
+            return []
+        text = data[: data.rfind(b"\n") + 1].decode("utf-8", "replace")
+        return connect_log.parse(text)[0]
+
+    def connects_blind(self) -> list[str]:
+        """What the server imported whose connects the log cannot see (psycopg2, uvloop)."""
+        end = self.connects_mark()
+        if end > self._blind_read and self.connects_path is not None:
+            try:
+                with open(self.connects_path, "rb") as log:
+                    log.seek(self._blind_read)
+                    data = log.read(end - self._blind_read)
+            except OSError:
+                return self._blind
+            data = data[: data.rfind(b"\n") + 1]
+            self._blind_read += len(data)
+            for name in connect_log.parse(data.decode("utf-8", "replace"))[1]:
+                if name not in self._blind:
+                    self._blind.append(name)
+        return self._blind
+
     def ensure(self, timeout: float) -> None:
         """Answering on `ready`: started now if it never was, started again if it died since.
         Raises ServerError (the same one again, at once, once a start has failed)."""
@@ -221,28 +272,35 @@ class TargetServer:
 
     # -- starting and stopping ----------------------------------------------------------------
     def _environment(self) -> dict[str, str]:
+        """The server's environment (its own proxies); made once."""
         if self._env is None:
-            ctx = self.ctx
-            hub = ctx.hub
-            if hub is None:
-                raise ServerError("the services are not started")
-            for name, service in ctx.services.items():
-                self.proxies[name] = hub.proxy((service.host, service.port))
-            urls = {
-                name: ctx.services[name].url_for(*proxy.address)
-                for name, proxy in self.proxies.items()
-            }
-            target = ctx.target_process(urls, {})
-            env = dict(os.environ)
-            env.update(target.env)
-            env["PYTHONPATH"] = os.pathsep.join(
-                [*target.pythonpath, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
-            )
-            bindir = os.path.dirname(target.python)
-            env["PATH"] = os.pathsep.join([bindir, env.get("PATH", os.defpath)])
-            env.setdefault("PYTHONUNBUFFERED", "1")
-            self._env = env
+            self._env = self._environment_through(self.proxies)
         return self._env
+
+    def _background_environment(self) -> dict[str, str]:
+        """The background processes' environment: the same, through their own proxies."""
+        if self._background_env is None:
+            self._background_env = self._environment_through(self.background_proxies)
+        return self._background_env
+
+    def _environment_through(self, proxies: dict[str, FaultProxy]) -> dict[str, str]:
+        ctx = self.ctx
+        hub = ctx.hub
+        if hub is None:
+            raise ServerError("the services are not started")
+        for name, service in ctx.services.items():
+            proxies[name] = hub.proxy((service.host, service.port))
+        urls = {name: ctx.services[name].url_for(*proxy.address) for name, proxy in proxies.items()}
+        target = ctx.target_process(urls, {})
+        env = dict(os.environ)
+        env.update(target.env)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [*target.pythonpath, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
+        )
+        bindir = os.path.dirname(target.python)
+        env["PATH"] = os.pathsep.join([bindir, env.get("PATH", os.defpath)])
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
 
     @property
     def cwd(self) -> str:
@@ -252,9 +310,12 @@ class TargetServer:
         deadline = time.monotonic() + timeout
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = self._environment()
-        if self.starts == 0:
+        if self.starts == 0 and self.connects_path is not None:
+            self.connects_path.unlink(missing_ok=True)  # a reused report folder's old log
+        if self.starts == 0 and self.background:
+            background_env = self._background_environment()
             for bg in self.background:
-                bg.start(env, self.cwd)
+                bg.start(background_env, self.cwd)
         self.starts += 1
         started = time.monotonic()
         self._launch(env)
@@ -280,6 +341,8 @@ class TargetServer:
             self.port = listener.getsockname()[1]
             python = str(self.ctx.claims.target.python)
             argv = [python, "-u", str(SERVE_SCRIPT), self.spec.app, str(listener.fileno())]
+            if self.connects_path is not None:
+                argv.append(str(self.connects_path))
             popen["pass_fds"] = (listener.fileno(),)
         else:
             assert self.spec.command is not None
@@ -347,7 +410,7 @@ class TargetServer:
             for bg in self.background:
                 with contextlib.suppress(Exception):
                     bg.stop()
-            for proxy in self.proxies.values():
+            for proxy in [*self.proxies.values(), *self.background_proxies.values()]:
                 proxy.close()
 
 

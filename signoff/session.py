@@ -8,24 +8,30 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Sequence
+import traceback
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import pytest
 
-from signoff import processes
-from signoff.checks import check, expand_claims, kind_from_word
+from signoff import checks, processes
+from signoff.checks import expand_claims, kind_from_word
 from signoff.claims import ClaimRef, load_claims
+from signoff.claims.model import Imports
+from signoff.claims.secrets import scrub, secret_values
 from signoff.context import RunContext, default_report_dir
-from signoff.errors import ServiceError
+from signoff.errors import ServiceError, SignoffError
 from signoff.faults.proxy import ProxyHub
 from signoff.ledger import Ledger
 from signoff.report import RunInfo, write_reports
 from signoff.report.terminal import render_table
+from signoff.run_end import RunEnd, failure_parts
 from signoff.server import stop_target_server
 from signoff.services import start_services, stop_services
-from signoff.units import parse_duration
+from signoff.units import format_duration, parse_duration
 from signoff.verdict import Verdict
 
 # kinds whose probes need the services up
@@ -36,7 +42,7 @@ def configure(
     path: str, *, only: str | None, deadline: str, report_dir: str | None
 ) -> tuple[RunContext, list[ClaimRef]]:
     """Load and validate everything; raise ClaimsError or ValueError before anything starts."""
-    claims = load_claims(path)
+    claims = load_claims(path, runnable=True)
     kinds = {kind_from_word(w.strip()) for w in only.split(",") if w.strip()} if only else None
     seconds = parse_duration(deadline)
     atexit.register(processes.stop_all)  # the last resort, if a hook never got to finish()
@@ -52,14 +58,28 @@ def configure(
     return ctx, refs
 
 
-def stop_on_sigterm() -> None:
-    """SIGTERM ends the run like Ctrl-C does, so every service and process is stopped."""
+SIGTERM = "SIGTERM"  # the KeyboardInterrupt's message when SIGTERM ended the run
+
+Handler = Callable[[int, FrameType | None], Any] | int | None
+
+
+def stop_on_sigterm() -> Handler:
+    """SIGTERM ends the run like Ctrl-C does, so every service and process is stopped. Returns
+    the handler it replaced (for `restore_sigterm`), or None when it could not set it."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+        raise KeyboardInterrupt(SIGTERM)
 
     with contextlib.suppress(ValueError):  # not in the main thread: leave it to the caller
-        signal.signal(signal.SIGTERM, interrupt)
+        return signal.signal(signal.SIGTERM, interrupt)
+    return None
+
+
+def restore_sigterm(previous: Handler) -> None:
+    """Put back what `stop_on_sigterm` replaced (a run inside a longer-lived process)."""
+    if previous is not None:
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGTERM, previous)
 
 
 def start(ctx: RunContext, refs: Sequence[ClaimRef], backend: str) -> None:
@@ -77,23 +97,37 @@ def start(ctx: RunContext, refs: Sequence[ClaimRef], backend: str) -> None:
     ctx.hub.start()
 
 
+DEADLINE_NOTE = "the run's deadline (--deadline) passed: no claim started after it"
+SERVICE_PING_S = 5.0  # a service that does not answer a ping in this long is gone or stuck
+
+
 def verify(ctx: RunContext, claim: ClaimRef) -> Verdict:
-    """Check one claim, record its verdict at once, and fail the test unless it holds."""
+    """Check one claim, record its verdict at once, and fail the test unless it holds. An
+    exception of the harness itself (a bug, or a SignoffError) is the claim's `error`, with
+    what was raised and where: it never ends a claim without a verdict."""
     started = time.monotonic()
     if ctx.remaining() <= 0:
-        verdict = Verdict(
-            claim.id, claim.kind, "error", evidence="not run: the run's deadline had passed"
-        )
+        verdict = Verdict(claim.id, claim.kind, "error", evidence=_deadline_passed(ctx))
+        if DEADLINE_NOTE not in ctx.info.notes:
+            ctx.info.notes.append(DEADLINE_NOTE)
+    elif (gone := _service_gone(ctx, claim)) is not None:
+        verdict = _error(ctx, claim, gone, started)
     else:
         try:
-            verdict = check(ctx, claim)
-        except ServiceError as exc:
-            verdict = Verdict(
-                claim.id,
-                claim.kind,
-                "error",
-                evidence=f"could not check: {exc}",
-                duration_s=time.monotonic() - started,
+            verdict = checks.check(ctx, claim)
+        except SignoffError as exc:  # raised on purpose: its message says what went wrong
+            verdict = _error(ctx, claim, f"could not check: {exc}", started)
+        except Exception as exc:
+            text, place = failure_parts(exc)
+            verdict = _error(
+                ctx,
+                claim,
+                # short lines: the terminal shows the first three, cut to its width
+                f"could not check: the harness itself failed\n{text}\n"
+                + (f"at {place}; " if place else "")
+                + "a bug in signoff, not a finding about the target (traceback in details)",
+                started,
+                details="".join(traceback.format_exception(exc)),
             )
     ctx.ledger.append(verdict)
     if verdict.status != "holds":
@@ -101,9 +135,53 @@ def verify(ctx: RunContext, claim: ClaimRef) -> Verdict:
     return verdict
 
 
-def finish(ctx: RunContext, refs: Sequence[ClaimRef], interrupted: bool) -> None:
+def _service_gone(ctx: RunContext, claim: ClaimRef) -> str | None:
+    """Why a service this claim needs cannot serve it (it died or hangs since the last claim,
+    outside any fault of signoff's), or None. A claim measured against a dead service would
+    measure the death, not the claim."""
+    if claim.kind not in _SERVICE_KINDS:
+        return None
+    if isinstance(claim.spec, Imports) and not claim.spec.with_services:
+        return None
+    for name, service in ctx.services.items():
+        try:
+            service.ping(timeout=SERVICE_PING_S)
+        except ServiceError as exc:
+            return (
+                f"not checked: {name} ({service.describe()}) stopped answering before this "
+                f"claim, outside any fault\n{exc}"
+            )
+    return None
+
+
+def _deadline_passed(ctx: RunContext) -> str:
+    over = format_duration(max(0.0, -ctx.remaining()))
+    into = format_duration(max(0.0, time.time() - ctx.info.started.timestamp()))
+    return (
+        "not checked: the run's deadline (--deadline) had passed\n"
+        f"{over} before this claim's turn, {into} into the run"
+    )
+
+
+def _error(
+    ctx: RunContext, claim: ClaimRef, evidence: str, started: float, details: str = ""
+) -> Verdict:
+    secrets = secret_values(ctx.claims)
+    return Verdict(
+        claim.id,
+        claim.kind,
+        "error",
+        evidence=scrub(evidence, secrets),
+        duration_s=time.monotonic() - started,
+        details=scrub(details, secrets),
+    )
+
+
+def finish(ctx: RunContext, refs: Sequence[ClaimRef], end: RunEnd | None = None) -> None:
     """Stop everything the run started, then write the reports from the ledger. A claim that
-    never got its verdict is reported as `error`: an unchecked claim is no pass."""
+    never got its verdict is reported as `error`, with the reason `end` gives it (and added to
+    the ledger, so the terminal shows it too): an unchecked claim is no pass."""
+    end = end if end is not None else RunEnd()
     try:
         try:
             stop_target_server(ctx)  # the served target first: it talks to the services
@@ -114,18 +192,27 @@ def finish(ctx: RunContext, refs: Sequence[ClaimRef], interrupted: bool) -> None
     finally:
         processes.stop_all()
         ctx.info.duration_s = time.time() - ctx.info.started.timestamp()
-        if interrupted:
-            ctx.info.notes.append("the run was interrupted before every claim was checked")
+        if end.interrupted is not None:
+            ctx.info.notes.append(
+                f"the run was interrupted ({end.interrupted}) before every claim was checked"
+            )
         verdicts = ctx.ledger.read()
         done = {v.id for v in verdicts}
-        why = (
-            "not checked: the run was interrupted"
-            if interrupted
-            else "not checked: the run ended before this claim"
-        )
-        verdicts += [Verdict(r.id, r.kind, "error", evidence=why) for r in refs if r.id not in done]
-        write_reports(ctx.info, verdicts, ctx.report_dir)
+        secrets = secret_values(ctx.claims)
+        unchecked = [
+            Verdict(r.id, r.kind, "error", evidence=scrub(f"not checked: {end.why(r)}", secrets))
+            for r in refs
+            if r.id not in done
+        ]
+        for verdict in unchecked:
+            with contextlib.suppress(OSError):  # the reports below still say it
+                ctx.ledger.append(verdict)
+        reasons = Counter(v.evidence for v in unchecked)
+        for reason, count in reasons.most_common(3):
+            ctx.info.notes.append(f"{count} claim{'s' if count > 1 else ''} {reason}")
+        write_reports(ctx.info, verdicts + unchecked, ctx.report_dir)
 
 
 def summary_lines(ctx: RunContext, width: int) -> list[str]:
-    return [*render_table(ctx.ledger.read(), width=width), f"report: {ctx.report_dir}"]
+    notes = [f"note: {note}" for note in ctx.info.notes]
+    return [*render_table(ctx.ledger.read(), width=width), *notes, f"report: {ctx.report_dir}"]

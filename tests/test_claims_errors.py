@@ -6,8 +6,11 @@ import importlib.util
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 
 from signoff.claims import load_claims
@@ -746,7 +749,12 @@ def test_cli_check_syntax_error_and_missing_file(tmp_path: Path) -> None:
 @pytest.mark.cli
 @needs_cli
 def test_cli_check_good_file(tmp_path: Path) -> None:
-    result = _signoff("check", str(DATA / "good" / "full.toml"), cwd=tmp_path)
+    # full.toml's interpreter and pythonpath, made real: check runs the interpreter
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "python").symlink_to(sys.executable)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "full.toml").write_text((DATA / "good" / "full.toml").read_text())
+    result = _signoff("check", str(tmp_path / "full.toml"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() and len(result.stdout.strip().splitlines()) == 1
     assert "Traceback" not in result.stdout + result.stderr
@@ -797,3 +805,449 @@ def test_malformed_file_exits_2_through_the_command_line(
         assert f"{path}: {key}: " in err, err
         assert "Traceback" not in out + err
     assert not (tmp_path / "ledger.jsonl").exists()  # nothing started
+
+
+# -- the target must be able to run: [target].python and pythonpath (check and run) ------------
+
+
+def _executable(folder: Path, name: str, text: str, mode: int = 0o755) -> None:
+    path = folder / name
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def _no_python(tmp_path: Path) -> str:
+    return 'python = "venv/bin/python"\n'
+
+
+def _python_folder(tmp_path: Path) -> str:
+    (tmp_path / "py").mkdir()
+    return 'python = "./py"\n'
+
+
+def _python_not_executable(tmp_path: Path) -> str:
+    _executable(tmp_path, "py", "#!/bin/sh\n", mode=0o644)
+    return 'python = "./py"\n'
+
+
+def _python_garbage(tmp_path: Path) -> str:
+    _executable(tmp_path, "py", "garbage, no #! line\n")
+    return 'python = "./py"\n'
+
+
+def _python_bad_shebang(tmp_path: Path) -> str:
+    _executable(tmp_path, "py", "#!/no/such/interpreter\n")
+    return 'python = "./py"\n'
+
+
+def _python_dangling(tmp_path: Path) -> str:
+    (tmp_path / "py").symlink_to(tmp_path / "gone")
+    return 'python = "./py"\n'
+
+
+def _python_not_python(tmp_path: Path) -> str:
+    _executable(tmp_path, "py", "#!/bin/sh\necho hello\n")
+    return 'python = "./py"\n'
+
+
+def _python_crashes(tmp_path: Path) -> str:
+    _executable(
+        tmp_path, "py", "#!/bin/sh\necho 'Fatal Python error: init_fs_encoding' >&2\nexit 1\n"
+    )
+    return 'python = "./py"\n'
+
+
+def _python_too_old(tmp_path: Path) -> str:
+    _executable(tmp_path, "py", "#!/bin/sh\necho 'signoff-python 2.7.18'\n")
+    return 'python = "./py"\n'
+
+
+def _sitecustomize_exits(tmp_path: Path) -> str:
+    # the real interpreter, started with the target's pythonpath: its sitecustomize runs
+    (tmp_path / "sitecustomize.py").write_text("import os\nos._exit(3)\n")
+    return f'python = "{sys.executable}"\n'
+
+
+def _no_folder(tmp_path: Path) -> str:
+    return 'pythonpath = [".", "src"]\n'
+
+
+def _file_as_folder(tmp_path: Path) -> str:
+    (tmp_path / "lib.txt").write_text("not a folder\n")
+    return 'pythonpath = ["lib.txt"]\n'
+
+
+# (id, what to make in the folder -> [target] lines, expected key, words the message must have)
+TARGET_CASES: list[tuple[str, Any, str, list[str]]] = [
+    ("python-missing", _no_python, "target.python", ["no such file: ", "/venv/bin/python"]),
+    ("python-a-folder", _python_folder, "target.python", ["/py is a folder"]),
+    ("python-not-executable", _python_not_executable, "target.python", ["(mode 0644)"]),
+    ("python-not-a-program", _python_garbage, "target.python", ["cannot be run: Exec format"]),
+    (
+        "python-shebang-missing",
+        _python_bad_shebang,
+        "target.python",
+        ["cannot be run", "its first line is '#!/no/such/interpreter'"],
+    ),
+    ("python-dangling-link", _python_dangling, "target.python", ["/gone, which does not exist"]),
+    (
+        "python-not-a-python",
+        _python_not_python,
+        "target.python",
+        ["ran but did not answer as one (exit status 0, output 'hello')"],
+    ),
+    (
+        "python-crashes-at-start",
+        _python_crashes,
+        "target.python",
+        ["exited with status 1 at start: Fatal Python error: init_fs_encoding"],
+    ),
+    ("python-too-old", _python_too_old, "target.python", ["3.8 or newer", "is Python 2.7.18"]),
+    (
+        "python-exits-in-sitecustomize",
+        _sitecustomize_exits,
+        "target.python",
+        ["exited with status 3 at start (nothing on stderr)"],
+    ),
+    ("pythonpath-missing", _no_folder, "target.pythonpath[1]", ["no such folder: ", "/src"]),
+    ("pythonpath-a-file", _file_as_folder, "target.pythonpath[0]", ["/lib.txt is a file"]),
+]
+TIMEOUT_CLAIM = '[[timeouts]]\nname = "x"\ncall = "os:getpid"\nwithin = "1s"\nenv = { A = "1" }\n'
+
+
+@pytest.fixture
+def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    state = tmp_path / "state"
+    monkeypatch.setenv("SIGNOFF_STATE_DIR", str(state))
+    return state
+
+
+@pytest.mark.parametrize(
+    ("make", "key", "words"), [c[1:] for c in TARGET_CASES], ids=[c[0] for c in TARGET_CASES]
+)
+def test_a_target_that_cannot_run_exits_2_naming_the_key(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    _state: Path,
+    make: Any,
+    key: str,
+    words: list[str],
+) -> None:
+    from signoff.cli import main
+
+    path = tmp_path / "signoff.toml"
+    path.write_text('[target]\nname = "t"\n' + make(tmp_path) + TIMEOUT_CLAIM)
+    for command in (["check", str(path)], ["run", str(path), "--report-dir", str(tmp_path / "r")]):
+        assert main(command) == 2
+        out, err = capsys.readouterr()
+        assert f"{path}: {key}: expected " in err, err
+        for word in words:
+            assert word in err, (word, err)
+        assert "Traceback" not in out + err
+    assert not (tmp_path / "r").exists()  # nothing started
+    assert list((_state / "pids").glob("*.json")) == []
+
+
+def test_an_interpreter_that_never_starts_is_stopped_in_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _state: Path
+) -> None:
+    from signoff.claims import interpreter
+
+    monkeypatch.setattr(interpreter, "START_TIMEOUT", 0.5)
+    _executable(tmp_path, "py", '#!/bin/sh\necho $$ > "$0.pid"\nexec sleep 30\n')
+    path = tmp_path / "signoff.toml"
+    path.write_text('[target]\nname = "t"\npython = "./py"\n' + TIMEOUT_CLAIM)
+    with pytest.raises(ClaimsError) as info:
+        load_claims(path, runnable=True)
+    (problem,) = info.value.problems
+    assert problem.key == "target.python"
+    assert problem.message.endswith("/py was still starting after 0.5 s (stopped)")
+    pid = int((tmp_path / "py.pid").read_text())
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert list((_state / "pids").glob("*.json")) == []
+
+
+def test_an_interpreters_complaint_never_shows_a_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _state: Path
+) -> None:
+    from signoff.cli import main
+
+    _executable(tmp_path, "py", '#!/bin/sh\necho "bad token $API_TOKEN" >&2\nexit 1\n')
+    path = tmp_path / "signoff.toml"
+    path.write_text(
+        '[target]\nname = "t"\npython = "./py"\nenv = { API_TOKEN = "tok-31415926535" }\n'
+        + TIMEOUT_CLAIM
+    )
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "bad token **********" in err
+    assert "31415926535" not in err
+
+
+def test_a_zip_on_the_pythonpath_and_a_working_interpreter_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _state: Path
+) -> None:
+    from signoff.cli import main
+
+    with zipfile.ZipFile(tmp_path / "lib.zip", "w") as archive:
+        archive.writestr("zipped.py", "")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").symlink_to(sys.executable)
+    path = tmp_path / "signoff.toml"
+    path.write_text(
+        '[target]\nname = "t"\npython = "bin/python"\npythonpath = [".", "lib.zip"]\n'
+        + TIMEOUT_CLAIM
+    )
+    assert main(["check", str(path)]) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.startswith(f"{path}: ok: 1 claims")
+
+
+# -- signoff check --imports: every name of target code, imported in one interpreter -----------
+
+PACKAGE = {
+    "pkg/__init__.py": "",
+    "pkg/mod.py": (
+        "class Error(Exception):\n    pass\n\n\n"
+        "class Mock:\n    def transcribe(self):\n        raise Error('mock')\n\n\n"
+        "def call():\n    return 1\n\n\nNUMBER = 3\napp = call\n"
+    ),
+    "pkg/broken.py": "raise RuntimeError('broken at import')\n",
+    "pkg/needs.py": "import no_such_dependency_of_pkg\n",
+    "pkg/hangs.py": "import time\n\ntime.sleep(60)\n\n\ndef call():\n    pass\n",
+}
+IMPORTS_TARGET = (
+    '[target]\nname = "t"\nservices = ["redis"]\n[target.server]\napp = "pkg.mod:app"\n'
+    '[imports]\ntimeout = "2s"\n[imports.budgets]\n"pkg.mod" = "1s"\n'
+)
+IMPORTS_TIMEOUT = (
+    '[[timeouts]]\nname = "t"\ncall = "pkg.mod:call"\nservice = "redis"\nfault = "hang"\n'
+    'within = "1s"\nraises = ["pkg.mod:Error", "TimeoutError"]\n'
+)
+IMPORTS_DEGRADATION = (
+    '[[degradation]]\nname = "d"\ncall = "pkg.mod:call"\nservice = "redis"\nfault = "kill"\n'
+    'within = "1s"\nexpect = "pkg.mod:Mock"\nthen = "transcribe"\nraises = ["pkg.mod:Error"]\n'
+)
+IMPORTS_CRON = (
+    '[cron]\ncall = "pkg.mod:call"\nmax_results = 1\nwithin = "1s"\ninvalid = "ValueError"\n'
+)
+IMPORTS_HOOKS = (
+    f'[webhooks]\nscheme = "standard"\nsecret = "{SECRET}"\nverify = "pkg.mod:call"\n'
+    'sign = "pkg.mod:call"\nurl_validator = "pkg.mod:call"\n'
+)
+IMPORTS_GOOD = IMPORTS_TARGET + IMPORTS_TIMEOUT + IMPORTS_DEGRADATION + IMPORTS_CRON + IMPORTS_HOOKS
+
+# (id, (good text, bad text), expected key, words the message must have)
+IMPORT_CASES: list[tuple[str, tuple[str, str], str, list[str]]] = [
+    (
+        "call-attribute-typo",
+        (
+            'call = "pkg.mod:call"\nservice = "redis"\nfault = "hang"',
+            'call = "pkg.mod:cal"\nservice = "redis"\nfault = "hang"',
+        ),
+        "timeouts[0].call",
+        ["AttributeError: module 'pkg.mod' has no attribute 'cal'"],
+    ),
+    (
+        "call-module-typo",
+        (
+            'call = "pkg.mod:call"\nservice = "redis"\nfault = "kill"',
+            'call = "pkg.mdo:call"\nservice = "redis"\nfault = "kill"',
+        ),
+        "degradation[0].call",
+        ["ModuleNotFoundError: No module named 'pkg.mdo'"],
+    ),
+    (
+        "call-not-callable",
+        ('verify = "pkg.mod:call"', 'verify = "pkg.mod:NUMBER"'),
+        "webhooks.verify",
+        ["'pkg.mod:NUMBER' is an int"],
+    ),
+    (
+        "raises-not-a-class",
+        ('raises = ["pkg.mod:Error", "TimeoutError"]', 'raises = ["pkg.mod:call", "TimeoutError"]'),
+        "timeouts[0].raises[0]",
+        ["expected an exception class", "TypeError", "not a class"],
+    ),
+    (
+        "raises-builtin-typo",
+        ('raises = ["pkg.mod:Error", "TimeoutError"]', 'raises = ["pkg.mod:Error", "TimeoutEror"]'),
+        "timeouts[0].raises[1]",
+        ["'TimeoutEror'", "AttributeError"],
+    ),
+    (
+        "expect-typo",
+        ('expect = "pkg.mod:Mock"', 'expect = "pkg.mod:Mok"'),
+        "degradation[0].expect",
+        ["has no attribute 'Mok'"],
+    ),
+    (
+        "then-not-a-method-of-expect",
+        ('then = "transcribe"', 'then = "transcibe"'),
+        "degradation[0].then",
+        ["a method 'transcibe' of pkg.mod:Mock", "has no attribute 'transcibe'"],
+    ),
+    (
+        "cron-invalid-typo",
+        ('invalid = "ValueError"', 'invalid = "ValuError"'),
+        "cron.invalid",
+        ["'ValuError'"],
+    ),
+    (
+        "webhooks-sign-typo",
+        ('sign = "pkg.mod:call"', 'sign = "pkg.mod:sing"'),
+        "webhooks.sign",
+        ["has no attribute 'sing'"],
+    ),
+    (
+        "webhooks-url-validator-typo",
+        ('url_validator = "pkg.mod:call"', 'url_validator = "pkg.md:call"'),
+        "webhooks.url_validator",
+        ["No module named 'pkg.md'"],
+    ),
+    (
+        "server-app-typo",
+        ('app = "pkg.mod:app"', 'app = "pkg.mod:ap"'),
+        "target.server.app",
+        ["has no attribute 'ap'"],
+    ),
+]
+
+
+def _package(tmp_path: Path) -> None:
+    for name, text in PACKAGE.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+
+
+def test_check_imports_passes_a_good_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _state: Path
+) -> None:
+    from signoff.cli import main
+
+    _package(tmp_path)
+    path = tmp_path / "signoff.toml"
+    path.write_text(IMPORTS_GOOD)
+    assert main(["check", "--imports", str(path)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    # pkg.mod:call, :Error, TimeoutError, :Mock, :Mock.transcribe, ValueError, :app
+    assert "; 7 names of target code imported in one interpreter in " in out
+    assert list((_state / "pids").glob("*.json")) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "words"), [c[1:] for c in IMPORT_CASES], ids=[c[0] for c in IMPORT_CASES]
+)
+def test_check_imports_names_the_key_of_a_name_that_does_not_import(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    _state: Path,
+    edit: tuple[str, str],
+    key: str,
+    words: list[str],
+) -> None:
+    from signoff.cli import main
+
+    _package(tmp_path)
+    assert IMPORTS_GOOD.count(edit[0]) >= 1, edit
+    path = tmp_path / "signoff.toml"
+    path.write_text(IMPORTS_GOOD.replace(edit[0], edit[1], 1))
+    assert main(["check", str(path)]) == 0  # the file itself is good: only importing tells
+    capsys.readouterr()
+    assert main(["check", "--imports", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert [line for line in lines if line.startswith(f"{path}: {key}: expected ")], err
+    for word in words:
+        assert word in err, (word, err)
+    assert all(line.startswith(f"{path}: {key}: ") for line in lines), err  # that key alone
+    assert SECRET not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "said"),
+    [
+        (
+            ('[cron]\ncall = "pkg.mod:call"', '[cron]\ncall = "pkg.broken:call"'),
+            "cron.call",
+            "importing 'pkg.broken:call' raised RuntimeError: broken at import "
+            "(at pkg/broken.py:1): the target's code fails at import",
+        ),
+        (
+            ('verify = "pkg.mod:call"', 'verify = "pkg.needs:call"'),
+            "webhooks.verify",
+            "importing 'pkg.needs:call' raised ModuleNotFoundError: No module named "
+            "'no_such_dependency_of_pkg' (at pkg/needs.py:1): the target's code fails at import",
+        ),
+    ],
+    ids=["raises-at-import", "dependency-missing"],
+)
+def test_check_imports_tells_a_right_name_whose_code_fails_from_a_wrong_name(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    _state: Path,
+    edit: tuple[str, str],
+    key: str,
+    said: str,
+) -> None:
+    from signoff.cli import main
+
+    _package(tmp_path)
+    path = tmp_path / "signoff.toml"
+    path.write_text(IMPORTS_GOOD.replace(edit[0], edit[1], 1))
+    assert main(["check", "--imports", str(path)]) == 1  # the target's problem, not the file's
+    assert capsys.readouterr().err == f"{path}: {key}: {said}\n"
+
+
+def test_check_imports_reports_a_hanging_import_in_bounded_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _state: Path
+) -> None:
+    from signoff.cli import main
+
+    _package(tmp_path)
+    path = tmp_path / "signoff.toml"
+    text = IMPORTS_GOOD.replace('timeout = "2s"', 'timeout = "500ms"')
+    path.write_text(text.replace('call = "pkg.mod:call"', 'call = "pkg.hangs:call"', 1))
+    assert main(["check", "--imports", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"{path}: timeouts[0].call: importing pkg.hangs (for 'pkg.hangs:call') was still running "
+        "after 500 ms: it hangs at import; stuck at pkg/hangs.py:3 in <module>"
+    ) in err
+    assert f"{path}: not imported (the interpreter hung or died before them, above): " in err
+    assert "timeouts[0].raises[0]" in err  # imported after the hang: never reached
+    assert list((_state / "pids").glob("*.json")) == []
+
+
+def test_named_refs_finds_every_name_of_target_code() -> None:
+    from signoff.claims.callables import named_refs
+
+    found = {r.key: (r.ref, r.kind) for r in named_refs(load_claims(DATA / "good" / "full.toml"))}
+    assert found["target.server.app"] == ("core.web:app", "callable")
+    assert found["timeouts[1].raises[1]"] == ("builtins:TimeoutError", "exception")
+    assert found["degradation[0].then"] == (
+        "core.services:MockTranscriptionService.transcribe_file",
+        "method",
+    )
+    assert {"cron.call", "cron.invalid", "webhooks.verify", "webhooks.sign"} <= set(found)
+    assert {"webhooks.url_validator", "degradation[0].expect", "timeouts[0].call"} <= set(found)
+
+
+@pytest.mark.cli
+@needs_cli
+def test_cli_check_imports_and_interpreter(tmp_path: Path) -> None:
+    _package(tmp_path)
+    path = tmp_path / "signoff.toml"
+    path.write_text(IMPORTS_GOOD.replace('call = "pkg.mod:call"', 'call = "pkg.mod:cal"', 1))
+    result = _signoff("check", "--imports", str(path), cwd=tmp_path)
+    _assert_usage_error(
+        result, f"{path}: timeouts[0].call: ", "has no attribute 'cal'", "AttributeError"
+    )
+    path.write_text('[target]\nname = "t"\npython = "venv/bin/python"\n' + TIMEOUT_CLAIM)
+    for command in ("check", "run"):
+        _assert_usage_error(
+            _signoff(command, str(path), cwd=tmp_path),
+            f"{path}: target.python: expected the target's Python interpreter; no such file: ",
+        )
+    helped = _signoff("check", "--help", cwd=tmp_path)
+    assert "--imports" in helped.stdout and "No service is started" in helped.stdout

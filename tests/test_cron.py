@@ -13,7 +13,8 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import psutil
 import pytest
@@ -23,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import configuration as hypothesis_configuration
 
 from signoff.probes import cron_codec
-from signoff.probes.cron import _Budget, explore
+from signoff.probes.cron import Call, _Budget, _judge_correct, explore
 from signoff.probes.cron_cases import (
     FIXED_INVALID,
     GARBAGE,
@@ -194,6 +195,40 @@ def test_day_fields_read_two_ways() -> None:
     assert parse("0 0 1,15 * 1").readings() == (False,)
     assert parse("0 0 * * 1").readings() == (True,)
     assert parse("0 0 1 * */1").readings() == (False, True)
+
+
+def _wrong(expression: str, start: datetime, end: datetime, got: list[datetime]) -> str | None:
+    check = SimpleNamespace(
+        spec=SimpleNamespace(max_results=50, oracle="croniter"), horizon=YEAR, oracle=None
+    )
+    result = Call("returned", 0.01, count=len(got), items=tuple(got))
+    return _judge_correct(cast(Any, check), Case(expression, start, end), result)
+
+
+def test_a_wrong_result_names_each_readings_own_first_time() -> None:
+    # `0 0 1 * */2` from 2024-01-01 (a Monday): OR first fires on Tuesday 2024-01-02, AND on
+    # Thursday 2024-02-01 (the 1st and an even weekday); once the message said "either reading
+    # (AND, OR) gives 2024-01-02", which the AND reading does not
+    wrong = _wrong("0 0 1 * */2", START, datetime(2024, 3, 1), [datetime(2024, 1, 6)])
+    assert wrong == (
+        "result 0 is 2024-01-06 00:00:00; the OR reading of the day fields gives "
+        "2024-01-02 00:00:00, the AND reading gives 2024-02-01 00:00:00"
+    )
+    # where both readings give the same occurrences, "either reading" is literally true
+    missed = _wrong("0 0 1 * */2", datetime(2024, 1, 31, 23), datetime(2024, 2, 1, 12), [])
+    assert missed == (
+        "returned 0 results, either reading of the day fields (AND, OR) gives 1: "
+        "misses 2024-02-01 00:00:00"
+    )
+    # results that go wrong at different places by each reading: each gets its own sentence
+    apart = _wrong(
+        "0 0 1 * */2", START, datetime(2024, 3, 1), [datetime(2024, 1, 2), datetime(2024, 1, 6)]
+    )
+    assert apart == (
+        "result 1 is 2024-01-06 00:00:00; the OR reading of the day fields gives "
+        "2024-01-04 00:00:00; result 0 is 2024-01-02 00:00:00; the AND reading gives "
+        "2024-02-01 00:00:00"
+    )
 
 
 @settings(max_examples=150, database=None, deadline=None, suppress_health_check=list(HealthCheck))

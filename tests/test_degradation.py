@@ -389,6 +389,7 @@ def test_degradation_claims_against_real_redis(tmp_path: Path) -> None:
         "no timeout": "fails",
         "a quiet mock": "fails",
         "not degraded at all": "fails",
+        "a mock without trying": "error",
     }, json.dumps(found, indent=1)
     services = "degradation_target.services"
 
@@ -407,6 +408,9 @@ def test_degradation_claims_against_real_redis(tmp_path: Path) -> None:
         "recovers_tolerance_s": 0.25,
     }
     assert f"returned {services}:TranscriptionService" in recovers["evidence"]
+    # the getter tried redis once, and was refused (the server was killed)
+    assert recovers["measured"]["connections_met"] == 1
+    assert recovers["evidence"].splitlines()[1] == "1 connect refused"
 
     # the seeds' singleton keeps the mock it made while redis was down, forever
     cached = found["degradation:the cached mock never recovers"]
@@ -425,7 +429,7 @@ def test_degradation_claims_against_real_redis(tmp_path: Path) -> None:
     assert "recovery not checked" in bare["evidence"]
 
     hangs = found["degradation:no timeout"]
-    assert hangs["evidence"].startswith("hangs: ")
+    assert "still running when watching stopped at" in hangs["evidence"]
     assert "waiting on 127.0.0.1:" in hangs["evidence"]
     assert (
         f"stuck at degradation_target/services.py:{line_of('services', 'connect')}"
@@ -433,14 +437,77 @@ def test_degradation_claims_against_real_redis(tmp_path: Path) -> None:
     )
     assert hangs["measured"]["seconds"] is None
     assert "SYN_SENT" in hangs.get("details", "")
+    assert hangs["evidence"].endswith("\n1 connect never answered")
 
     quiet = found["degradation:a quiet mock"]
     assert quiet["evidence"] == (
         "QuietMockTranscriptionService.transcribe_file returned builtins:str instead of raising "
-        "degradation_target.exceptions:ServiceUnavailableError"
+        "degradation_target.exceptions:ServiceUnavailableError\n"
+        "1 connect refused"
     )
+    # a wrong answer without meeting the fault still fails, and says the fault was not met
     lazy = found["degradation:not degraded at all"]
     assert lazy["evidence"] == (
         f"get_lazy_service returned {services}:TranscriptionService, "
-        f"not a {services}:MockTranscriptionService"
+        f"not a {services}:MockTranscriptionService\n"
+        "the call never connected to redis: the kill was not exercised"
     )
+
+    # the mock handed out without trying redis would hold: it proves nothing
+    untried = found["degradation:a mock without trying"]
+    assert untried["evidence"].startswith(
+        "the call never connected to redis: the kill was not exercised\ndegraded in "
+    )
+    assert untried["measured"]["connections_met"] == 0
+
+
+@pytest.mark.slow
+def test_warmup_takes_the_cold_start_out_of_the_clock(tmp_path: Path) -> None:
+    """lazy_client's first call imports a module that takes 0.6 s: the same tight claims hold
+    with `warmup = true` and fail without it."""
+    run = signoff(
+        "run",
+        str(PACKAGE / "warmup.toml"),
+        "--services",
+        "embedded",
+        "--report-dir",
+        str(tmp_path),
+        timeout=120,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    found = claims(tmp_path)
+    assert {name: c["status"] for name, c in found.items()} == {
+        "timeout:cold: refused at once": "fails",
+        "timeout:warm: refused at once": "holds",
+        "timeout:warm: the pooled connection gives up on a hung server": "holds",
+        "timeout:warm by a callable: a new connect gives up when never answered": "holds",
+        "timeout:a warmup that cannot be imported": "error",
+        "degradation:cold: degrades at once": "fails",
+        "degradation:warm: degrades at once": "holds",
+    }, json.dumps(found, indent=1)
+    cold = found["timeout:cold: refused at once"]
+    assert "over the 300 ms claimed" in cold["evidence"]
+    assert "warmup" not in cold["measured"]
+    for name in ("timeout:warm: refused at once", "degradation:warm: degrades at once"):
+        warm = found[name]
+        assert warm["measured"]["warmup"] == "returned"
+        assert warm["measured"]["warmup_s"] > warm["measured"]["seconds"]
+        assert warm["measured"]["connections_met"] == 1
+        assert "\nwarmup without the fault: returned " in warm["evidence"]
+    # the connection pooled by the warmup met the hang: no new connect, yet it counts
+    pooled = found["timeout:warm: the pooled connection gives up on a hung server"]
+    assert pooled["evidence"].splitlines()[1] == "1 connection met the hang"
+    # a warmup callable: the cold start out of the clock, and a NEW connect met the blackhole
+    fresh = found["timeout:warm by a callable: a new connect gives up when never answered"]
+    assert fresh["measured"]["warmup"] == "returned"
+    # heavy.py's cold start paid in the warmup, not in the measured call
+    assert (
+        fresh["measured"]["warmup_s"]
+        > found["timeout:warm: refused at once"]["measured"]["seconds"]
+    )
+    assert fresh["measured"]["connections_met"] == 1
+    assert "1 connect never answered" in fresh["evidence"]
+    missing = found["timeout:a warmup that cannot be imported"]
+    assert missing["evidence"].startswith(
+        "not checked: could not import the warmup degradation_target.lazy_client:no_such_warmup:"
+    ), missing["evidence"]

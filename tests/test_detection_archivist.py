@@ -24,7 +24,7 @@ EVIDENCE = {
     "eager_celery": ("import:core.tasks", ["network: connect 127.0.0.1:", "from core/tasks.py:"]),
     "redis_no_timeout": (
         "timeout:redis ping gives up after 5 s on a hung server",
-        ["hangs:", "waiting on 127.0.0.1:"],
+        ["still running when watching stopped at", "s claimed, waiting on 127.0.0.1:"],
     ),
     "no_fallback": (
         "degradation:transcription degrades to a mock when redis dies, and recovers",

@@ -207,15 +207,60 @@ def test_reset_resets_new_and_existing_connections(proxy: FaultProxy) -> None:
     assert echo_works(proxy.address)
 
 
-def test_kill_drops_existing_and_closes_new_connections(proxy: FaultProxy) -> None:
+def test_kill_refuses_new_connections_and_resets_open_ones(proxy: FaultProxy) -> None:
+    # As production sees a dead server: ECONNREFUSED for a new connect, not an accepted
+    # connection closed at once ("Connection closed by server" sends clients down other paths).
     with connect(proxy.address) as existing:
         assert roundtrip(existing) == b"ping"
         proxy.set_fault(Fault("kill"))
-        assert closed_by_peer(existing)
-    with connect(proxy.address, timeout=1.0) as fresh:
-        assert closed_by_peer(fresh)
-    proxy.set_fault(None)
+        with pytest.raises(ConnectionResetError):
+            existing.recv(10)
+        with pytest.raises(ConnectionRefusedError):
+            connect(proxy.address, timeout=1.0)
+    assert proxy.connections == 0
+    proxy.set_fault(None)  # the server is back: the proxy listens again
     assert echo_works(proxy.address)
+
+
+@pytest.mark.parametrize("spelling", ["hang", "reset", "latency:50ms"])
+def test_met_counts_new_connections_accepted_under_a_fault(
+    proxy: FaultProxy, spelling: str
+) -> None:
+    assert echo_works(proxy.address)  # without a fault nothing is counted
+    assert proxy.met == 0
+    proxy.set_fault(parse_fault(spelling))
+    for _ in range(2):
+        with contextlib.suppress(OSError), connect(proxy.address, timeout=0.5) as sock:
+            sock.sendall(b"ping")
+            with contextlib.suppress(OSError):
+                sock.recv(10)
+    proxy.set_fault(None)
+    assert proxy.met == 2
+
+
+def test_met_counts_an_open_connection_used_under_a_fault_once(proxy: FaultProxy) -> None:
+    with connect(proxy.address, timeout=0.3) as pooled:
+        assert roundtrip(pooled) == b"ping"
+        proxy.set_fault(Fault("hang"))
+        assert proxy.met == 0  # open, but not used under the fault yet
+        pooled.sendall(b"one")
+        pooled.sendall(b"two")
+        with pytest.raises(TimeoutError):
+            pooled.recv(10)
+        assert proxy.met == 1
+        proxy.set_fault(None)
+    assert echo_works(proxy.address)
+    proxy.check(timeout=2.0)  # the harness's own probe is never counted
+    assert proxy.met == 1
+
+
+def test_met_does_not_count_an_open_connection_left_idle(proxy: FaultProxy) -> None:
+    with connect(proxy.address, timeout=0.3) as pooled:
+        assert roundtrip(pooled) == b"ping"
+        proxy.set_fault(Fault("hang"))
+        time.sleep(0.2)
+        proxy.set_fault(None)
+    assert proxy.met == 0
 
 
 def test_latency_delays_every_answer(proxy: FaultProxy) -> None:
@@ -405,9 +450,23 @@ def test_faulted_kill_is_emulated_when_the_service_cannot_be_killed(
     with faulted(Fault("kill"), service=EchoService(echo.address), proxy=proxy) as state:
         assert state.emulated
         assert state.note and "emulated" in state.note
-        with connect(proxy.address) as sock:
-            assert closed_by_peer(sock)
+        with pytest.raises(ConnectionRefusedError):
+            connect(proxy.address, timeout=1.0)
     assert echo_works(proxy.address)
+
+
+def test_faulted_counts_the_connections_that_met_the_fault(
+    proxy: FaultProxy, echo: EchoServer
+) -> None:
+    assert echo_works(proxy.address)
+    with faulted(Fault("reset"), service=EchoService(echo.address), proxy=proxy) as state:
+        assert state.met_so_far() == 0
+        with contextlib.suppress(OSError), connect(proxy.address, timeout=1.0) as sock:
+            sock.recv(10)
+        assert state.met_so_far() == 1
+    assert state.met == 1
+    assert echo_works(proxy.address)  # after the fault: not counted
+    assert state.met == 1
 
 
 def test_faulted_none_is_pass_through(proxy: FaultProxy, echo: EchoServer) -> None:
@@ -540,6 +599,12 @@ def test_faulted_kill_kills_and_restarts_a_real_redis(
             assert not state.emulated
             with pytest.raises(redis.exceptions.ConnectionError):
                 client.ping()
+            # a new connection is refused, as by a dead server's host: ECONNREFUSED
+            fresh = _client(real_redis, proxy)
+            with pytest.raises(redis.exceptions.ConnectionError) as refused:
+                fresh.ping()
+            fresh.close()
+            assert "Connection refused" in str(refused.value), refused.value
             with pytest.raises(redis.exceptions.ConnectionError):
                 real_redis.ping(timeout=0.5)  # the server itself is gone
         assert client.ping()  # same proxy address, a new server behind it

@@ -5,9 +5,12 @@ cannot start and one that never gets ready, with a background process."""
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,12 +19,15 @@ import httpx
 import psutil
 import pytest
 
-from signoff import serve_app
-from signoff.faults.model import Fault
-from signoff.probes.http import describe_fault, json_mismatches
+from signoff import _signoff_connects, serve_app
+from signoff.claims.model import HttpClaim
+from signoff.faults.model import Fault, parse_fault
+from signoff.probes.http import Answer, _judge_met, describe_fault, json_mismatches, while_words
+from signoff.probes.http_met import FaultWatch, Met
 from signoff.serve_app import interface_of
 from signoff.server import ServerError
-from tests.runs import claims, signoff
+from signoff.verdict import Verdict
+from tests.runs import ROOT, claims, signoff
 
 HTTP_TARGET = Path(__file__).resolve().parent / "data" / "http_target"
 
@@ -58,6 +64,216 @@ def test_fault_words() -> None:
     assert describe_fault("postgres", Fault("hang")) == "postgres hung"
     assert describe_fault("redis", Fault("latency", 2.0)) == "redis answering 2 s late"
     assert describe_fault("redis", Fault("slow", 64.0)) == "redis answering at 64 B/s"
+
+
+def test_while_words() -> None:
+    assert while_words(Fault("hang")) == "hung"
+    assert while_words(Fault("kill")) == "was killed"
+    assert while_words(parse_fault("latency:2s")) == "answered 2 s late"
+
+
+def test_what_met_the_fault_in_words_and_figures() -> None:
+    assert Met("hang", met=3).summary() == "3 connections met the hang"
+    assert Met("reset", met=1).summary() == "1 connection met the reset"
+    assert Met("kill", attempts=2).summary() == "2 connect attempts refused"
+    assert Met("blackhole", attempts=1).summary() == "1 connect attempt blackholed"
+    assert Met("hang").summary() == "" and not Met("hang").exercised
+    assert Met("hang", met=2, background_met=5).measured() == {
+        "connections_met": 2,
+        "background_met": 5,
+    }
+    assert Met("refuse", attempts=1).measured() == {"connections_met": 1, "connect_attempts": 1}
+
+
+def _faulted_claim(kind: str) -> HttpClaim:
+    return HttpClaim.model_validate(
+        {
+            "name": "health says degraded",
+            "request": "GET /health",
+            "fault": {"service": "redis", "kind": kind},
+            "status": 503,
+        }
+    )
+
+
+def _judged(status: str) -> Verdict:
+    verdict = Verdict("http:x", "http", status)  # type: ignore[arg-type]
+    verdict.measured = {"status": 503}
+    verdict.evidence = "GET /health answered 503 {} in 3 ms (redis killed)"
+    return verdict
+
+
+_NEVER_MET = (
+    "GET /health never reached redis while it was killed: the fault was not exercised (no "
+    "connection of the server met it at the proxy and no connect attempt to the proxy was "
+    "seen)"
+)
+
+
+def test_a_fault_never_met_turns_holds_into_an_error() -> None:
+    verdict = _judged("holds")
+    _judge_met(verdict, _faulted_claim("kill"), Met("kill"), Answer(status=503))
+    assert verdict.status == "error"
+    assert verdict.evidence == (
+        f"{_NEVER_MET}\nthe answer, not judged: GET /health answered 503 {{}} in 3 ms "
+        "(redis killed)"
+    )
+    assert verdict.measured == {"status": 503, "connections_met": 0, "connect_attempts": 0}
+
+
+def test_a_failing_answer_stays_failing_when_the_fault_was_never_met() -> None:
+    verdict = _judged("fails")
+    _judge_met(verdict, _faulted_claim("kill"), Met("kill"), Answer(status=503))
+    assert verdict.status == "fails"
+    assert verdict.evidence == (
+        f"GET /health answered 503 {{}} in 3 ms (redis killed)\nnote: {_NEVER_MET}"
+    )
+
+
+def test_a_fault_met_keeps_the_verdict_with_its_figures() -> None:
+    verdict = _judged("holds")
+    _judge_met(verdict, _faulted_claim("hang"), Met("hang", met=2), Answer(status=503))
+    assert verdict.status == "holds" and verdict.measured["connections_met"] == 2
+
+
+def test_an_attempt_signoff_could_not_see_is_an_error_saying_so() -> None:
+    verdict = _judged("holds")
+    met = Met("kill", background_met=3, unseen="the server imported uvloop, whose ...")
+    _judge_met(verdict, _faulted_claim("kill"), met, Answer(status=503))
+    assert verdict.status == "error"
+    assert verdict.evidence.startswith(
+        "could not tell whether GET /health reached redis while it was killed: no connection of "
+        "the server met it at the proxy and no connect attempt to the proxy was seen, but the "
+        "server imported uvloop, whose ...; the background processes met it on 3 connections, "
+        "which does not count"
+    ), verdict.evidence
+
+
+class _StandInProxy:
+    def __init__(self, port: int) -> None:
+        self.address = ("127.0.0.1", port)
+        self.met = 7  # what earlier claims left: only the delta counts
+
+
+class _StandInServer:
+    """What FaultWatch reads of a TargetServer: proxies, the connect log, the pids."""
+
+    def __init__(self, tmp_path: Path, *, app: bool = True) -> None:
+        self.proxies = {"redis": _StandInProxy(41000)}
+        self.background_proxies: dict[str, _StandInProxy] = {}
+        self.background: list[object] = []
+        self.connects_path = tmp_path / "server-connects.log" if app else None
+        self.lines: list[str] = []
+
+    def connects_mark(self) -> int:
+        return len(self.lines)
+
+    def connects_since(self, mark: int) -> list[tuple[str, int]]:
+        return _signoff_connects.parse("\n".join(self.lines[mark:]))[0]
+
+    def connects_blind(self) -> list[str]:
+        return _signoff_connects.parse("\n".join(self.lines))[1]
+
+    def pids(self) -> list[int]:
+        return []
+
+
+def _watch(server: _StandInServer, kind: str, open_before: int = 0) -> FaultWatch:
+    return FaultWatch(server, "redis", Fault(kind), open_before)  # type: ignore[arg-type]
+
+
+def _empty_window(server: _StandInServer, kind: str, open_before: int = 0) -> Met:
+    watch = _watch(server, kind, open_before)
+    watch.start()
+    return watch.stop()
+
+
+def test_fault_watch_counts_the_attempts_to_the_proxy_in_its_window(tmp_path: Path) -> None:
+    server = _StandInServer(tmp_path)
+    server.lines = ["127.0.0.1 41000"]  # before the window: not counted
+    watch = _watch(server, "kill")
+    watch.start()
+    server.lines += ["127.0.0.1 41000", "localhost 41000", "127.0.0.1 5432", "10.0.0.1 41000"]
+    server.proxies["redis"].met += 1  # an open connection that carried bytes
+    met = watch.stop()
+    assert (met.met, met.attempts, met.exercised) == (1, 2, True)
+    assert met.summary() == "1 connection met the kill and 2 connect attempts refused"
+
+
+def test_fault_watch_says_why_an_empty_window_may_prove_nothing(tmp_path: Path) -> None:
+    command = _empty_window(_StandInServer(tmp_path, app=False), "refuse")
+    assert command.unseen is not None and "the claims file's own command" in command.unseen
+    blind_server = _StandInServer(tmp_path)
+    blind_server.lines = ["# blind uvloop"]
+    blind = _empty_window(blind_server, "kill")
+    assert blind.unseen is not None and "imported uvloop, whose connects" in blind.unseen
+    pooled = _empty_window(_StandInServer(tmp_path), "reset", open_before=2)
+    assert pooled.unseen == (
+        "the server held 2 connections to redis open when the reset closed them, and a "
+        "client's use of a connection already closed under it is not seen"
+    )
+    # a hang stalls open connections (their bytes are seen): an empty window proves it
+    assert _empty_window(_StandInServer(tmp_path), "hang", open_before=2).unseen is None
+    assert _empty_window(_StandInServer(tmp_path), "kill").unseen is None
+
+
+def _closed_port() -> socket.socket:
+    """A loopback port bound but not listening: connects to it are refused."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+CONNECTING = """
+import asyncio, socket, sys
+sys.path.insert(0, sys.argv[3])
+from signoff import serve_app
+serve_app.log_connects(sys.argv[1])
+port = int(sys.argv[2])
+try:
+    socket.create_connection(("127.0.0.1", port), timeout=2)
+except OSError:
+    pass
+async def main():
+    try:
+        await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        pass
+asyncio.run(main())
+import psycopg  # imported after the log is on, as an app's lazy import
+try:
+    psycopg.connect(f"postgresql://u@127.0.0.1:{port}/db", connect_timeout=2)
+except psycopg.Error:
+    pass
+try:
+    import psycopg2  # not installed here: nothing is blind for it
+except ImportError:
+    pass
+import uvloop  # a stand-in, on sys.path: its import is noted
+"""
+
+
+def test_the_connect_log_sees_sockets_asyncio_and_psycopg_and_names_blind_imports(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "uvloop.py").write_text("")
+    log = tmp_path / "connects.log"
+    with _closed_port() as closed:
+        port = closed.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-c", CONNECTING, str(log), str(port), str(ROOT)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        )
+    assert run.returncode == 0, run.stderr
+    attempts, blind = _signoff_connects.parse(log.read_text())
+    # socket.create_connection, asyncio, and psycopg's libpq (in C: seen by the wrapper)
+    assert attempts == [("127.0.0.1", port)] * 3, log.read_text()
+    has_psycopg2 = importlib.util.find_spec("psycopg2") is not None
+    assert blind == (["psycopg2"] if has_psycopg2 else []) + ["uvloop"]
 
 
 def test_asgi_or_wsgi() -> None:
@@ -181,12 +397,17 @@ def test_flask_app_with_faults_and_a_background_process(tmp_path: Path) -> None:
 
     evidence = found[lying]["evidence"]
     assert evidence.startswith("GET /always-healthy answered 200 {"), evidence
-    assert 'expected status 503 and json {"status": "degraded"} (redis killed)' in evidence
+    assert (
+        'expected status 503 and json {"status": "degraded"} '
+        "(redis killed; 1 connect attempt refused)"
+    ) in evidence
     assert 'status: expected "degraded", got "healthy"' in evidence
     assert found[lying]["measured"]["status"] == 200
 
     # the app waits 0.5 s for the hung redis: the request is cut at 200 ms + 20 ms tolerance
-    assert found[slow]["evidence"] == "GET /health did not answer within 220 ms (redis hung)"
+    assert found[slow]["evidence"] == (
+        "GET /health did not answer within 220 ms (redis hung; 1 connection met the hang)"
+    )
     assert 0.2 <= found[slow]["measured"]["waited_s"] < 0.45
 
     # a server that dies during a claim is started again for the next one
@@ -200,10 +421,16 @@ def test_flask_app_with_faults_and_a_background_process(tmp_path: Path) -> None:
     )
 
     killed = found["http:degraded when redis is killed"]
-    assert killed["measured"]["status"] == 503 and "(redis killed)" in killed["evidence"]
+    assert killed["measured"]["status"] == 503, killed
+    # one refused connect, seen in the server's connect log (the proxy cannot see it)
+    assert killed["evidence"].endswith("(redis killed; 1 connect attempt refused)"), killed
+    assert killed["measured"]["connect_attempts"] == 1
+    assert killed["measured"]["background_met"] == 0
     hung = found["http:degraded when redis hangs"]
     # the app's own 0.5 s redis timeout, seen through the server's proxy
     assert hung["measured"]["status"] == 503 and hung["measured"]["seconds"] >= 0.45
+    assert hung["evidence"].endswith("(redis hung; 1 connection met the hang)"), hung
+    assert hung["measured"]["connections_met"] == 1
     assert found["http:rate limited after 5 requests"]["measured"]["sent"] == 6
 
     log = (tmp_path / "report" / "server.log").read_text()
@@ -226,6 +453,8 @@ def test_plain_asgi_app(tmp_path: Path) -> None:
         "http:degraded when redis is killed": "holds",
         "http:lying health says degraded when redis is killed": "fails",
     }, output
+    killed = found["http:degraded when redis is killed"]
+    assert killed["evidence"].endswith("(redis killed; 1 connect attempt refused)"), killed
     assert "asgi app httpapp.asgi_app:app via uvicorn" in (tmp_path / "server.log").read_text()
     assert all(_gone(pid) for pid in _server_pids(tmp_path))
 
@@ -284,3 +513,77 @@ def test_a_server_never_ready_is_an_error_once(tmp_path: Path) -> None:
     assert second["evidence"] == first["evidence"]
     # the second claim does not wait for the startup again
     assert first["duration_s"] >= 1.9 and second["duration_s"] < first["duration_s"] / 2
+
+
+@pytest.mark.slow
+def test_a_fault_the_endpoint_never_meets_is_an_error(tmp_path: Path) -> None:
+    """A cache and a breaker stuck open answer without trying redis: their claims would hold,
+    they are `error`; the same claims on the honest endpoint hold, with what met the fault. The
+    background worker polls redis all along, on proxies of its own: its meetings do not count."""
+    output, found = _run("unexercised", tmp_path)
+    assert output.startswith("exit 1"), output
+    status = {cid.removeprefix("http:"): c["status"] for cid, c in found.items()}
+    assert status == {
+        "the cache is filled while redis answers": "holds",
+        "cached health answers within 1 s while redis hangs": "error",
+        "health answers within 1 s while redis hangs": "holds",
+        "breaker health says degraded when redis is killed": "holds",
+        "breaker health says degraded when redis is killed again": "error",
+        "health says degraded when redis is killed": "holds",
+        "health says degraded when redis is blackholed": "holds",
+    }, output
+
+    cached = found["http:cached health answers within 1 s while redis hangs"]
+    assert cached["evidence"].startswith(
+        "GET /cached-health never reached redis while it hung: the fault was not exercised (no "
+        "connection of the server met it at the proxy); the background processes met it on "
+    ), cached["evidence"]
+    assert "\nthe answer, not judged: GET /cached-health answered 200 " in cached["evidence"]
+    assert cached["measured"]["connections_met"] == 0
+    assert cached["measured"]["background_met"] >= 1  # the worker's PINGs, stalled
+
+    honest = found["http:health answers within 1 s while redis hangs"]
+    assert honest["evidence"].endswith("(redis hung; 1 connection met the hang)"), honest
+    assert honest["measured"]["connections_met"] == 1
+
+    stuck = found["http:breaker health says degraded when redis is killed again"]
+    assert stuck["evidence"].startswith(
+        "GET /breaker-health never reached redis while it was killed: the fault was not "
+        "exercised (no connection of the server met it at the proxy and no connect attempt to "
+        "the proxy was seen)\nthe answer, not judged: GET /breaker-health answered 503 "
+    ), stuck["evidence"]
+    assert stuck["measured"] == {
+        **stuck["measured"],
+        "connections_met": 0,
+        "connect_attempts": 0,
+        "background_met": 0,  # the worker's refused reconnects never reach its proxy
+    }
+    for name in (
+        "breaker health says degraded when redis is killed",
+        "health says degraded when redis is killed",
+    ):
+        assert found[f"http:{name}"]["measured"]["connect_attempts"] == 1, found[f"http:{name}"]
+    blackholed = found["http:health says degraded when redis is blackholed"]
+    assert blackholed["evidence"].endswith("(redis blackholed; 1 connect attempt blackholed)")
+
+
+@pytest.mark.slow
+def test_faults_on_a_command_server(tmp_path: Path) -> None:
+    """A `command` server has no connect log: its hang is seen at the proxy, its blackholed
+    connect in SYN-SENT; its refused connect cannot be seen, so the kill claim is `error`."""
+    output, found = _run("command_faults", tmp_path)
+    assert output.startswith("exit 1"), output
+    hung = found["http:degraded when redis hangs"]
+    assert hung["status"] == "holds" and hung["measured"]["connections_met"] == 1, hung
+    blackholed = found["http:degraded when redis is blackholed"]
+    assert blackholed["status"] == "holds", blackholed
+    assert blackholed["evidence"].endswith("(redis blackholed; 1 connect attempt blackholed)")
+    killed = found["http:degraded when redis is killed"]
+    assert killed["status"] == "error", killed
+    assert killed["evidence"].startswith(
+        "could not tell whether GET /health reached redis while it was killed: no connection of "
+        "the server met it at the proxy and no connect attempt to the proxy was seen, but a "
+        "refused connect never reaches the proxy, and the server is the claims file's own "
+        "command, whose connects signoff cannot watch"
+    ), killed["evidence"]
+    assert not (tmp_path / "server-connects.log").exists()

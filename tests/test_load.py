@@ -5,6 +5,8 @@ a saturated generator, and the bundled async-job flow."""
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -14,15 +16,19 @@ import pytest
 
 from signoff.claims.model import LoadClaim
 from signoff.errors import UsageError
-from signoff.probes.load import check_host, locust_argv
+from signoff.probes.load import _counts, check_host, locust_argv
 from signoff.probes.load_stats import (
     Request,
     Sample,
+    Times,
     by_name,
     find_name,
     generator_load,
+    locust_counts,
     memory_figures,
     percentile,
+    read_times,
+    request_counts,
     users_from_history,
 )
 from tests.runs import claims, signoff
@@ -61,6 +67,67 @@ def test_failures_are_counted_per_name() -> None:
     assert by_name(requests)["a"].failures == 2
 
 
+def test_a_name_sent_with_two_methods_is_two_entries_like_locusts() -> None:
+    requests = [Request(0.0, "/items", m, ms, True) for m, ms in [("GET", 5.0), ("POST", 50.0)]]
+    stats = by_name([*requests, Request(0.0, "/one", "GET", 1.0, True)])
+    assert sorted(stats) == ["/one", "GET /items", "POST /items"]
+    assert stats["POST /items"].seconds["max"] == 0.05 and stats["POST /items"].count == 1
+    assert find_name(stats, "POST /items") == "POST /items"
+    assert find_name(stats, "/items") is None  # which one? the claim must say
+    assert find_name(stats, "GET /one") == "/one" and find_name(stats, "POST /one") is None
+
+
+def _times(folder: Path, pid: int, n: int) -> None:
+    rows = [{"t": i, "n": "/x", "m": "GET", "ms": 1.0, "ok": True} for i in range(n)]
+    (folder / f"times-{pid}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_worker_requests_count_as_far_as_the_masters_last_report(tmp_path: Path) -> None:
+    _times(tmp_path, 11, 30)
+    _times(tmp_path, 12, 20)
+    assert len(read_times(tmp_path).requests) == 50  # local mode: no master, every request
+    (tmp_path / "reported-10.json").write_text(json.dumps({"workers": {"11": 25, "12": 20}}))
+    times = read_times(tmp_path)
+    assert (len(times.requests), times.unreported, times.distributed) == (45, 5, True)
+    # a worker the master never heard from: Locust has none of its requests
+    (tmp_path / "reported-10.json").write_text(json.dumps({"workers": {"11": 30}}))
+    assert (len(read_times(tmp_path).requests), read_times(tmp_path).unreported) == (30, 20)
+
+
+def test_locusts_csv_counts_by_method_and_name(tmp_path: Path) -> None:
+    path = tmp_path / "locust_stats.csv"
+    path.write_text(
+        "Type,Name,Request Count,Failure Count\r\nGET,/x,7,0\r\nJOB,job,2,1\r\n,Aggregated,9,1\r\n"
+    )
+    assert locust_counts(path) == {("GET", "/x"): 7, ("JOB", "job"): 2}
+    assert locust_counts(tmp_path / "missing.csv") is None
+    requests = [Request(0.0, "/x", "GET", 1.0, True)] * 7 + [
+        Request(0.0, "job", "JOB", 1.0, True)
+    ] * 2
+    assert request_counts(requests) == locust_counts(path)
+
+
+def test_counts_that_differ_from_locusts_csv_are_named_in_the_evidence(tmp_path: Path) -> None:
+    path = tmp_path / "locust_stats.csv"
+    path.write_text(
+        "Type,Name,Request Count,Failure Count\r\nGET,GET /jobs/{id},234,0\r\n"
+        "POST,POST /jobs,71,0\r\n,Aggregated,305,0\r\n"
+    )
+    requests = [Request(0.0, "GET /jobs/{id}", "GET", 1.0, True)] * 262
+    requests += [Request(0.0, "POST /jobs", "POST", 1.0, True)] * 80
+    measured: dict[str, Any] = {}
+    lines = _counts(Times(requests, unreported=3), path, measured)
+    assert lines == [
+        "3 requests that ended after the workers' last report Locust's master received (sent as "
+        "the test stopped) are not counted: Locust's stats do not have them either",
+        "note: these counts differ from Locust's locust_stats.csv: 342 requests in signoff's "
+        "exact times, 305 there (its Aggregated row left out); GET /jobs/{id}: 262 here, 234 "
+        "there; POST /jobs: 80 here, 71 there",
+    ]
+    assert measured == {"unreported_requests": 3, "counts_match_locust_csv": False}
+    assert _counts(Times(requests[:234] + requests[262:333]), path, {}) == []
+
+
 def _history(tmp_path: Path, counts: list[int]) -> Path:
     path = tmp_path / "locust_stats_history.csv"
     lines = ["Timestamp,User Count,Type,Name,Requests/s"]
@@ -89,6 +156,11 @@ def test_users_dropped_or_never_reached(tmp_path: Path) -> None:
     assert dropped.reached_at == 1 and dropped.dropped_to == 80 and not dropped.held
     never = users_from_history(_history(tmp_path, [0, 40, 70, 70, 70]), 100, 5)
     assert never.reached_at is None and never.peak == 70 and not never.held
+    assert never.full_at is None
+    # every user ran, but only after the window (a distributed master hears of its workers'
+    # users in their reports, every 3 s): not "at most 10 of 10 users ran"
+    late = users_from_history(_history(tmp_path, [0, 0, 0, 10, 10]), 10, 4)
+    assert late.reached_at is None and late.full_at == 3 and late.window == 2
     assert users_from_history(tmp_path / "missing.csv", 10, 5).reached_at is None
 
 
@@ -276,3 +348,41 @@ def test_signoff_load_ui_serves_locusts_web_ui_until_ctrl_c(tmp_path: Path) -> N
     pids = [int(p.name.split("-")[1]) for p in report.glob("load/ui-*/started-*")]
     server = re.findall(r"Started server process \[(\d+)\]", (report / "server.log").read_text())
     assert server and all(_gone(int(pid)) for pid in [*pids, *server])
+
+
+def _csv_counts(folder: Path) -> tuple[dict[str, int], int]:
+    """Locust's own locust_stats.csv: request count per name, and its Aggregated row's."""
+    with open(folder / "locust_stats.csv", newline="") as rows:
+        found = {r["Name"]: int(r["Request Count"]) for r in csv.DictReader(rows)}
+    return found, found.pop("Aggregated")
+
+
+@pytest.mark.slow
+def test_request_counts_are_locusts_own(tmp_path: Path) -> None:
+    """signoff's per-name counts equal those of Locust's locust_stats.csv of the same run. Once
+    they did not: the CSV is rewritten once a second and never after the test stops (it lacked
+    the last second: 250 requests in it, 310 in the exact times and in Locust's HTML report),
+    and in distributed mode the master lost the workers' last reports (45 of 65)."""
+    output, found = _run("counts", tmp_path)
+    for claim, folder, names in (
+        (
+            "jobs counted as Locust counts them",
+            "jobs-counted-as-Locust-counts-them",
+            {"POST /jobs", "GET /jobs/{id}", "job"},
+        ),
+        (
+            "slow requests counted as Locust counts them, distributed",
+            "slow-requests-counted-as-Locust-counts-them-distributed",
+            {"/slow"},
+        ),
+    ):
+        measured = found[f"load:{claim}"]["measured"]
+        ours = {name: s["count"] for name, s in measured["latency_s"].items()}
+        theirs, aggregated = _csv_counts(tmp_path / "load" / folder)
+        assert set(ours) == names, output
+        assert ours == theirs, f"{claim}: {ours} here, {theirs} in locust_stats.csv\n{output}"
+        assert aggregated == sum(ours.values())  # Locust counts the job timings as requests
+        assert measured["counts_match_locust_csv"] is True
+        assert "these counts differ" not in found[f"load:{claim}"]["evidence"]
+    jobs = found["load:jobs counted as Locust counts them"]
+    assert re.search(r"\d+ HTTP requests \(and \d+ job timings, which Locust", jobs["evidence"])

@@ -347,6 +347,30 @@ def test_hung_call_on_an_established_connection(
     assert len(spawned) == 1 and gone(spawned[0].pid)
 
 
+def test_on_tick_watches_the_child_while_it_runs(
+    tmp_path: Path, blackhole: int, spawned: list[subprocess.Popen[Any]]
+) -> None:
+    """on_tick(pid, phase) is called again and again while the child runs: the harness can look
+    at the child itself (its connecting sockets, say) in each step."""
+    seen: list[tuple[int, str, tuple[str, ...]]] = []
+
+    def on_tick(pid: int, phase: str) -> None:
+        conns = psutil.Process(pid).net_connections(kind="tcp") if phase == "call" else []
+        seen.append((pid, phase, tuple(c.status for c in conns if c.raddr)))
+
+    result = run_call(
+        target(tmp_path, PROBE_PORT=str(blackhole)),
+        "probe_target.fast:stalls",
+        timeout=0.5,
+        on_tick=on_tick,
+    )
+    assert (result.outcome, result.step) == ("hung", "call")
+    assert {pid for pid, _, _ in seen} == {spawned[0].pid}
+    during = [statuses for _, phase, statuses in seen if phase == "call"]
+    assert len(during) >= 2, seen
+    assert any(psutil.CONN_SYN_SENT in statuses for statuses in during), seen
+
+
 @pytest.mark.slow
 def test_hang_while_importing_the_callable(tmp_path: Path) -> None:
     result = run_call(
@@ -387,7 +411,7 @@ def test_keyboard_interrupt_kills_the_child(
             raise KeyboardInterrupt
         return real_poll(fd, timeout)
 
-    monkeypatch.setattr(runner.tempfile, "mkdtemp", mkdtemp)
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)  # probe folders: processes.temp_folder
     monkeypatch.setattr(runner, "_poll", poll)
     with pytest.raises(KeyboardInterrupt):
         run_import(target(tmp_path), "probe_target.hangs", timeout=30)

@@ -2,7 +2,8 @@
 the forgery and timing machinery, the probe child (hangs, crashes, secrets kept out of reports,
 a sandboxed URL validator), the reference TaskWebhookService of targets/reports, and the
 detection matrix: the reference holds every sub-claim, each regression fails exactly its own,
-the real `standardwebhooks` package holds its vectors."""
+the real `standardwebhooks` package holds everything, with a note on forgery naming the
+malleable spellings it accepts, and fails webhook:malleability with `strict = true`."""
 
 from __future__ import annotations
 
@@ -27,11 +28,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from signoff import processes
+from signoff.claims import load_claims
 from signoff.claims.model import Webhooks
 from signoff.context import ClaimSetup, RunContext
 from signoff.probes import webhooks as probe
 from signoff.probes.runner import TargetProcess
-from signoff.probes.webhook_cases import _base64_spellings, _timestamp_spellings
+from signoff.probes.webhook_cases import (
+    BASE64_SPELLINGS,
+    Case,
+    _base64_spellings,
+    _timestamp_spellings,
+    forgery_cases,
+    malleability_cases,
+)
 from signoff.probes.webhook_schemes import Message, scheme_for, vectors_for
 from signoff.probes.webhook_timing import THRESHOLD, dudect, welch_t
 from signoff.verdict import Verdict
@@ -41,6 +50,21 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "targets" / "reports"
 SECRET = "whsec_pO6HEsB7tveQCc/w4M75mEYMWAIky2SC"  # the test secret of the reports claims
 SUBS = ("vectors", "forgery", "timestamps", "rotation", "constant-time", "url-validator")
+# What the real standardwebhooks 1.1.0 accepts under a valid signature: lenient base64 (it
+# rejects no padding, and skips "-" and "_", so URL-safe is other bytes) and float() timestamps.
+STANDARDWEBHOOKS_SPELLINGS = [
+    "a character outside the base64 alphabet inside",
+    "base64 data after the padding",
+    "an extra padding character",
+    "an unused bit set in the last character",
+    "timestamp with a fraction (.0)",
+    "timestamp with a fraction (.5)",
+    "timestamp with a plus sign",
+    "timestamp with a leading zero",
+    "timestamp with underscores",
+    "timestamp in exponent notation",
+    "timestamp in Arabic-Indic digits",
+]
 
 
 def _load(path: Path, name: str) -> ModuleType:
@@ -93,6 +117,42 @@ def test_timestamp_spellings_are_not_the_canonical_one() -> None:
         value = float(spelled.replace("_", "")) if label != "with a fraction (.5)" else None
         if value is not None:
             assert value == now, label  # a parser that re-formats the number accepts it
+
+
+def _library_accepts(case: Case) -> bool:
+    webhooks = pytest.importorskip("standardwebhooks")
+    try:
+        webhooks.Webhook(SECRET if case.secret is None else case.secret).verify(
+            case.payload, case.headers
+        )
+    except Exception:
+        return False
+    return True
+
+
+def test_forgeries_and_spellings_split_where_the_secret_matters() -> None:
+    """The real library (lenient, in this process) rejects every forgery and accepts most
+    spellings; the strict reference rejects both. A spelling put back among the forgeries, or
+    a forgery among the spellings, fails one of the two."""
+    scheme, now = scheme_for("standard"), int(time.time())
+    forged, spelled = forgery_cases(scheme, SECRET, now), malleability_cases(scheme, SECRET, now)
+    assert [c.label for c in forged if _library_accepts(c)] == []
+    assert [c.label for c in spelled if _library_accepts(c)] == STANDARDWEBHOOKS_SPELLINGS
+    clock = lambda: float(now)  # noqa: E731
+    for case in forged + spelled:
+        assert not reference.verify(SECRET, case.payload, case.headers, clock=clock), case.label
+    # every spelling is one of a genuinely signed delivery: its canonical form is accepted
+    for case in spelled:
+        signature = case.headers["webhook-signature"]
+        canonical = {**case.headers, "webhook-timestamp": str(now)}
+        if case.kind == "spelling":
+            raw = base64.b64decode(signature[3:].replace("-", "+").replace("_", "/") + "==")
+            canonical["webhook-signature"] = "v1," + base64.b64encode(raw).decode()
+        assert reference.verify(SECRET, case.payload, canonical, clock=clock), case.label
+    assert [c.label for c in spelled[: len(BASE64_SPELLINGS)]] == list(BASE64_SPELLINGS)
+    # a timestamp in another second is a forgery, one in the same second a spelling
+    assert "the timestamp moved by +1 s under the old signature" in {c.label for c in forged}
+    assert {c.kind for c in forged}.isdisjoint({"spelling", "timestamp"})
 
 
 def test_welch_t_sees_a_shift_and_not_noise() -> None:
@@ -294,6 +354,7 @@ STRIPE = """
         return any(hmac.compare_digest(mac.hexdigest(), s) for s in sigs)
 
     def verify_like_stripe_python(secret, payload, headers):
+        assert secret, "no secret configured"
         stamps, sigs = _parts(headers.get("Stripe-Signature", ""))
         stamp = int(stamps[0])
         signed = f"{stamp:d}.".encode() + payload
@@ -317,9 +378,20 @@ def test_stripe_verifiers_and_stripe_pythons_future_timestamps(tmp_path: Path, q
     assert timestamps.status == "fails"
     assert "accepted a delivery signed 306 s ahead (in the future)" in timestamps.evidence
     assert "so does the stripe library" in timestamps.evidence
+    # int() takes "+T", "0T", "T_...", non-ASCII digits: another spelling of the signed second
     forgery = check(tmp_path, "forgery", **lenient)
-    assert forgery.status == "fails"
-    assert "timestamp with a plus sign under the old signature" in forgery.evidence
+    assert forgery.status == "holds", forgery.evidence
+    assert "note: verify also accepts 4 of 9 other spellings" in forgery.evidence
+    assert "timestamp with a plus sign: '+" in forgery.evidence
+    spellings = ["with a plus sign", "with a leading zero", "with underscores", "in Arabic-Indic"]
+    expected = [f"timestamp {s}" for s in spellings]
+    expected[-1] += " digits"
+    assert forgery.measured["accepted_spellings"] == expected
+    strict = check(tmp_path, "malleability", **lenient, strict=True)
+    assert strict.status == "fails"
+    assert strict.evidence.startswith("verify accepted 4 of 9 other spellings")
+    assert all(f"\n  {label}: " in strict.evidence for label in expected)
+    assert check(tmp_path, "malleability", scheme="stripe", verify="st:verify").status == "holds"
     assert check(tmp_path, "vectors", **lenient).status == "holds"
 
 
@@ -334,6 +406,15 @@ HMAC = """
     def verify_half(secret, payload, headers):
         mac = hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
         return hmac.compare_digest(mac[:32], headers.get("X-Signature", "")[:32])
+
+    def verify_fromhex(secret, payload, headers):
+        assert secret, "no secret configured"
+        mac = hmac.new(secret.encode(), payload, hashlib.sha256).digest()
+        try:
+            given = bytes.fromhex(headers.get("X-Signature", ""))  # upper case, spaces: fine
+        except ValueError:
+            return False
+        return hmac.compare_digest(mac, given)
 """
 
 
@@ -350,6 +431,17 @@ def test_hmac_sha256_and_a_verifier_that_checks_half_the_mac(tmp_path: Path, qui
     # hypothesis found a tampered MAC and shrank it
     assert half.measured["property_accepted"] is True
     assert "the smallest tampered delivery accepted (hypothesis, seed" in half.evidence
+    assert check(tmp_path, "malleability", **section, strict=True).status == "holds"
+
+    lenient = {**section, "verify": "hm:verify_fromhex"}
+    forgery = check(tmp_path, "forgery", **lenient)
+    assert forgery.status == "holds", forgery.evidence
+    spellings = ["the hex digest in upper case", "a space inside the hex"]
+    assert forgery.measured["accepted_spellings"] == spellings
+    assert "note: verify also accepts 2 of 2 other spellings" in forgery.evidence
+    strict = check(tmp_path, "malleability", **lenient, strict=True)
+    assert strict.status == "fails"
+    assert strict.measured["accepted_spellings"] == spellings
 
 
 BROKEN = """
@@ -461,7 +553,9 @@ def run_claims(path: Path, report: Path) -> tuple[subprocess.CompletedProcess[st
 def test_the_reference_target_holds_every_webhook_claim(tmp_path: Path) -> None:
     run, found = run_claims(REPORTS / "webhooks.toml", tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert statuses(tmp_path) == {f"webhook:{s}": "holds" for s in SUBS}
+    # its verify is strict: webhooks.toml says so, and malleability holds
+    assert statuses(tmp_path) == {f"webhook:{s}": "holds" for s in (*SUBS, "malleability")}
+    assert found["webhook:malleability"]["measured"]["cases"] == 13
     assert found["webhook:constant-time"]["measured"]["timed_calls"] >= 2 * 1000
     key = base64.b64decode(SECRET.removeprefix("whsec_"))
     for report in (p for p in tmp_path.rglob("*") if p.is_file()):
@@ -482,20 +576,67 @@ def test_each_regression_fails_exactly_its_sub_claim(name: str, tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_the_standardwebhooks_package_holds_its_vectors(tmp_path: Path) -> None:
+def test_the_standardwebhooks_package_holds_with_a_note_on_forgery(tmp_path: Path) -> None:
     pytest.importorskip("standardwebhooks")
     run, found = run_claims(REPORTS / "adapters" / "standardwebhooks.toml", tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    subs = ("vectors", "forgery", "timestamps", "rotation", "constant-time")
+    assert statuses(tmp_path) == {f"webhook:{s}": "holds" for s in subs}
+    forgery = found["webhook:forgery"]
+    assert forgery["measured"]["accepted"] == 0
+    assert forgery["measured"]["property_accepted"] is False
+    assert forgery["measured"]["accepted_spellings"] == STANDARDWEBHOOKS_SPELLINGS
+    assert "note: verify also accepts 11 of 13 other spellings" in forgery["evidence"]
+    assert all(f"\n  {label}: " in forgery["evidence"] for label in STANDARDWEBHOOKS_SPELLINGS)
+
+
+@pytest.mark.slow
+def test_the_standardwebhooks_package_fails_malleability_when_strict(tmp_path: Path) -> None:
+    pytest.importorskip("standardwebhooks")
+    path = REPORTS / "adapters" / "standardwebhooks-strict.toml"
+    run = signoff("run", str(path), "--only", "webhook", "--report-dir", str(tmp_path))
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
-    assert statuses(tmp_path) == {
-        "webhook:vectors": "holds",
-        "webhook:forgery": "fails",
-        "webhook:timestamps": "holds",
-        "webhook:rotation": "holds",
-        "webhook:constant-time": "holds",
+    found = claims(tmp_path)
+    subs = ("vectors", "forgery", "malleability", "timestamps", "rotation", "constant-time")
+    assert list(found) == [f"webhook:{s}" for s in subs]
+    assert {k: v["status"] for k, v in found.items() if v["status"] != "holds"} == {
+        "webhook:malleability": "fails"
     }
-    forgery = found["webhook:forgery"]["evidence"]
-    # only other spellings of the valid signature and timestamp: lenient, not forgeable
-    assert "base64 data after the padding" in forgery
-    assert "kinds: the valid signature's bytes, malformed; the timestamp re-spelled" in forgery
-    assert "Nobody can forge a signature this way without the secret" in forgery
-    assert found["webhook:forgery"]["measured"]["property_accepted"] is False
+    malleability = found["webhook:malleability"]
+    assert malleability["measured"]["accepted_spellings"] == STANDARDWEBHOOKS_SPELLINGS
+    lines = malleability["evidence"].splitlines()
+    assert lines[0] == (
+        "verify accepted 11 of 13 other spellings of a validly signed delivery (strict = true):"
+    )
+    assert [line.split(":")[0].strip() for line in lines[1:12]] == STANDARDWEBHOOKS_SPELLINGS
+    assert "see webhook:malleability" in found["webhook:forgery"]["evidence"]
+    assert "spellings" not in found["webhook:forgery"]["measured"]
+
+
+STRICT_FILE = """
+[target]
+name = "t"
+[webhooks]
+scheme = "standard"
+verify = "a:b"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+"""
+
+
+def test_strict_adds_the_malleability_sub_claim_and_must_be_a_boolean(tmp_path: Path) -> None:
+    path = tmp_path / "signoff.toml"
+    path.write_text(STRICT_FILE)
+    ids = [ref.id for ref in load_claims(path).claims()]
+    default = ("vectors", "forgery", "timestamps", "rotation", "constant-time")
+    assert ids == [f"webhook:{s}" for s in default]
+    path.write_text(STRICT_FILE + "strict = true\n")
+    ids = [ref.id for ref in load_claims(path).claims()]
+    assert ids[:3] == ["webhook:vectors", "webhook:forgery", "webhook:malleability"]
+    assert len(ids) == 6
+    checked = signoff("check", str(path), timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    path.write_text(STRICT_FILE + 'strict = "yes"\n')
+    bad = signoff("check", str(path), timeout=60)
+    assert bad.returncode == 2
+    assert "webhooks.strict: expected true or false" in bad.stdout + bad.stderr
+    assert "whsec_" not in bad.stdout + bad.stderr

@@ -13,10 +13,25 @@ from signoff.claims.model import ClaimsFile
 from signoff.errors import ClaimsError, Problem
 
 
-def load_claims(path: str | os.PathLike[str]) -> ClaimsFile:
+def load_claims(path: str | os.PathLike[str], *, runnable: bool = False) -> ClaimsFile:
     """The claims file at `path`, validated. Relative paths inside it are resolved against its
     folder. Raises ClaimsError with every problem found (file missing or unreadable, TOML
-    syntax, empty file, each wrong key), each naming the file as given and the key."""
+    syntax, empty file, each wrong key), each naming the file as given and the key.
+
+    With `runnable`, the target must also be able to run here: [target].python exists and
+    starts as a Python (run once, for a few seconds at most), every pythonpath entry exists.
+    `signoff check` and `signoff run` ask for it; reading a file for other uses does not."""
+    claims = _load(path)
+    if runnable:
+        from signoff.claims.interpreter import target_problems
+
+        problems = target_problems(claims, os.fspath(path))
+        if problems:
+            raise ClaimsError(problems)
+    return claims
+
+
+def _load(path: str | os.PathLike[str]) -> ClaimsFile:
     shown = os.fspath(path)
     data = _read_toml(shown)
     if "path" in data:

@@ -303,7 +303,13 @@ class _FaultedClaim(_Model):
 
 class TimeoutClaim(_FaultedClaim):
     """[[timeouts]]: `call` must return or raise within `within` with `fault` on `service`.
-    `raises` (optional): it must raise one of these. `env` adds to the target's environment."""
+    `raises` (optional): it must raise one of these. `env` adds to the target's environment.
+    `warmup`: true runs the call once without the fault first, in the same process, so lazy
+    imports and pools are in place when the fault starts (its outcome is never judged); a
+    callable ("pkg.mod:attr") runs that instead, for a claim about a NEW connection: it warms
+    the imports without leaving a pooled connection the call would reuse."""
+
+    warmup: bool | CallableRef = False
 
     @model_validator(mode="after")
     def _rule(self) -> Self:
@@ -315,11 +321,14 @@ class DegradationClaim(_FaultedClaim):
     """[[degradation]]: with `fault` on `service`, `call` returns (an `expect`, when given)
     within `within`; `then` is a method called on the result, which must raise one of `raises`
     (without `then`, `raises` applies to `call`). `recovers` needs `expect`: after the fault is
-    lifted, `call` again gives something that is not an `expect` within this time."""
+    lifted, `call` again gives something that is not an `expect` within this time.
+    `warmup`: as for [[timeouts]] (true: `call` once without the fault first; a callable:
+    that callable instead)."""
 
     expect: CallableRef | None = None
     then: Identifier | None = None
     recovers: PositiveDuration | None = None
+    warmup: bool | CallableRef = False
 
     @model_validator(mode="after")
     def _rule(self) -> Self:
@@ -400,7 +409,9 @@ SCHEMES_WITH_ROTATION = ("standard", "stripe")
 class Webhooks(_Model):
     """[webhooks]: signatures that cannot be forged or replayed. `secret` is a SecretStr and is
     never shown. `tolerance` (default 5m) only for schemes with timestamps (standard, stripe);
-    `header` required for hmac-sha256 and refused for the others."""
+    `header` required for hmac-sha256 and refused for the others. `strict` (default false):
+    accepted re-spellings of a validly signed signature or timestamp are their own failing
+    sub-claim, webhook:malleability, instead of a note on webhook:forgery."""
 
     scheme: WebhookScheme
     verify: CallableRef
@@ -409,6 +420,7 @@ class Webhooks(_Model):
     tolerance: PositiveDuration = 300.0
     header: HeaderName | None = None
     url_validator: CallableRef | None = None
+    strict: bool = False
     env: Env = Field(default_factory=dict)
 
     @field_validator("secret")
@@ -677,7 +689,7 @@ class ClaimsFile(_Model):
         elif section == "webhooks":
             hooks = self.webhooks
             if hooks is not None:
-                subs = ["vectors", "forgery"]
+                subs = ["vectors", "forgery"] + (["malleability"] if hooks.strict else [])
                 if hooks.scheme in SCHEMES_WITH_TIMESTAMPS:
                     subs.append("timestamps")
                 if hooks.scheme in SCHEMES_WITH_ROTATION:

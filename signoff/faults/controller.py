@@ -39,12 +39,22 @@ class ServiceLike(Protocol):
 
 @dataclass
 class FaultState:
-    """What `faulted` did: `emulated` is True when the proxy alone stood in for the fault."""
+    """What `faulted` did: `emulated` is True when the proxy alone stood in for the fault.
+    `met` is how many client connections the proxy saw meet the fault while it was in force
+    (set when the fault is lifted; `met_so_far()` reads it while it is)."""
 
     fault: Fault | None
     service: str
     emulated: bool = False
     note: str | None = None
+    met: int = 0
+    proxy: FaultProxy | None = None
+    met_before: int = 0
+
+    def met_so_far(self) -> int:
+        if self.proxy is None:
+            return self.met
+        return self.proxy.met - self.met_before
 
 
 @contextmanager
@@ -56,11 +66,11 @@ def faulted(
     ServiceError if it does not.
 
     `kill` kills the real server too when `service.can_kill`; otherwise the proxy alone
-    emulates it (existing connections drop, new ones are closed at once) and the yielded
+    emulates it (new connections are refused, existing ones reset) and the yielded
     FaultState says so. An error raised inside the block is never masked: a failed recovery
     is then added to it as a note.
     """
-    state = FaultState(fault, service.name)
+    state = FaultState(fault, service.name, proxy=proxy, met_before=proxy.met)
     if fault is None:
         proxy.set_fault(None)
         yield state
@@ -80,12 +90,14 @@ def faulted(
                 )
         yield state
     except BaseException as exc:
+        state.met = state.met_so_far()
         try:
             _lift(fault, service, proxy, settle, restart=killed)
         except Exception as lift_error:
             exc.add_note(f"and after the fault: {lift_error}")
         raise
     else:
+        state.met = state.met_so_far()
         _lift(fault, service, proxy, settle, restart=killed)
 
 

@@ -21,11 +21,16 @@ What each fault does (see shared/CLAIMS.md "## Faults"):
 - latency:D: every chunk from the upstream reaches the client D after it arrived (order kept;
   chunks that arrive together leave together, the delay does not add up).
 - slow:R: bytes from the upstream reach the client at R bytes/s, in small paced chunks.
-- kill: existing connections are dropped, new ones are closed right after accept.
+- kill: the server is down: nothing listens on the port (new connections get ECONNREFUSED,
+  as from a dead server's host) and existing connections are reset. Lifting it listens again.
 
 Lifting hang or blackhole (setting any other fault, or None) CLOSES the connections they
 stalled: their streams may have lost bytes in the middle of a request, so the honest thing is
 what a client of a restarted server sees, a dropped connection; clients reconnect.
+
+`met` counts the client connections that met a fault: accepted while one was in force, or
+already open and carrying bytes from the client while one was (each connection once per fault).
+A refused or blackholed connect never reaches the proxy: only the client side can see those.
 """
 
 from __future__ import annotations
@@ -198,6 +203,8 @@ class FaultProxy:
         self._mode: _Mode = "closed"
         self._closed = False
         self._conns: set[_Conn] = set()
+        self._met = 0
+        self._epoch = 0  # bumped at every fault change: a connection meets each fault once
         self._probes: dict[int, asyncio.Future[str | None]] = {}
         self._switching = asyncio.Lock()  # one fault change at a time
         self._reserve = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -218,6 +225,12 @@ class FaultProxy:
     def fault(self) -> Fault | None:
         """The fault in force (None: pass-through)."""
         return self._fault
+
+    @property
+    def met(self) -> int:
+        """Client connections that met a fault so far (see the module's doc); it only grows,
+        so a claim reads it before and after its fault."""
+        return self._met
 
     @property
     def connections(self) -> int:
@@ -270,8 +283,9 @@ class FaultProxy:
         if self._closed:
             raise HarnessError(f"{self!r} is closed")
         self._fault = fault
+        self._epoch += 1
         kind = fault.kind if fault else None
-        if kind == "refuse":
+        if kind in ("refuse", "kill"):
             await self._set_mode("refuse")
         elif kind == "blackhole":
             await self._set_mode("blackhole")
@@ -280,9 +294,9 @@ class FaultProxy:
         for conn in list(self._conns):
             if kind in _STALLING:
                 conn.stalled = True
-            elif kind == "reset":
+            elif kind in ("reset", "kill"):
                 conn.close(reset=True)
-            elif kind in ("kill", "refuse") or conn.stalled:
+            elif kind == "refuse" or conn.stalled:
                 conn.close()
         await asyncio.sleep(0)  # let aborted transports close their sockets
 
@@ -350,11 +364,18 @@ class FaultProxy:
                 sock.close()
                 continue
             self._conns.add(conn)
+            if self._fault is not None and not conn.is_probe:
+                conn.met_fault()
             conn.task = loop.create_task(conn.run())
 
     def _resume_accepting(self, listener: socket.socket) -> None:
         if listener is self._listener and listener.fileno() >= 0:
             asyncio.get_running_loop().add_reader(listener.fileno(), self._accept, listener)
+
+    def _count_meeting(self, conn: _Conn) -> None:
+        if conn.met_epoch != self._epoch:
+            conn.met_epoch = self._epoch
+            self._met += 1
 
     def _report(self, port: int, error: str | None) -> None:
         """A connection from local port `port` reached its upstream (error None) or not."""
@@ -391,6 +412,8 @@ class _Conn:
         self.proxy = proxy
         self.sock = sock
         self.peer_port: int = sock.getpeername()[1]
+        self.is_probe = self.peer_port in proxy._probes  # the harness's own check, not a client
+        self.met_epoch = -1
         self.stalled = False
         self.closed = False
         self.task: asyncio.Task[None] | None = None
@@ -399,6 +422,10 @@ class _Conn:
         self._client: asyncio.StreamWriter | None = None
         self._upstream: asyncio.StreamWriter | None = None
         self._next_send = 0.0
+
+    def met_fault(self) -> None:
+        """This connection met the fault in force (counted once per fault)."""
+        self.proxy._count_meeting(self)
 
     def close(self, reset: bool = False) -> None:
         if self.closed:
@@ -442,8 +469,8 @@ class _Conn:
         if kind == "reset":
             self.close(reset=True)
             return
-        if kind in ("kill", "refuse"):
-            self.close()
+        if kind in ("kill", "refuse"):  # accepted just before the listener closed
+            self.close(reset=kind == "kill")
             return
         if kind in _STALLING:  # blackhole: accepted just before it came in force
             self.stalled = True
@@ -474,10 +501,13 @@ class _Conn:
                 task.exception()  # retrieved: the connection just ends
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Client to upstream: bytes as they come, unless stalled."""
+        """Client to upstream: bytes as they come, unless stalled. Read before the gate, so a
+        client writing on a stalled connection is seen to meet the fault (its bytes wait here
+        instead of in the kernel's buffer)."""
         while True:
-            await self.gate()
             data = await reader.read(CHUNK)
+            if data and self.proxy.fault is not None and not self.is_probe:
+                self.met_fault()
             await self.gate()
             if not data:
                 writer.write_eof()

@@ -715,19 +715,19 @@ def _judge_correct(check: _Check, case: Case, result: Call) -> str | None:
     if spec.oracle is None:
         return None
     beyond = beyond_horizon(case, check.horizon)
+    wanted: list[tuple[str, list[datetime]]]
     if expression.ambiguous:
         # the day fields read two ways: the harness's own expansion, both ways, is the referee
         wanted = [
-            _expand(expression, case, both, spec.max_results) for both in expression.readings()
+            (READINGS[both], _expand(expression, case, both, spec.max_results))
+            for both in expression.readings()
         ]
-        source = "either reading of the day fields (AND, OR)"
     else:
         answer = check.oracle(case)
         if isinstance(answer, str):
             return None  # cannot be compared; the evidence of the check says how many
-        wanted = [answer]
-        source = "croniter"
-    return _compare(got, wanted, beyond, source, spec.max_results)
+        wanted = [("croniter", answer)]
+    return _compare(got, wanted, beyond, spec.max_results)
 
 
 def _expand(expression: Expression, case: Case, both: bool, limit: int) -> list[datetime]:
@@ -739,13 +739,34 @@ def _expand(expression: Expression, case: Case, both: bool, limit: int) -> list[
     return found
 
 
+READINGS = {False: "the OR reading of the day fields", True: "the AND reading"}
+EITHER = "either reading of the day fields (AND, OR)"
+
+
 def _compare(
-    got: list[datetime], wanted: list[list[datetime]], beyond: bool, source: str, limit: int
+    got: list[datetime], wanted: list[tuple[str, list[datetime]]], beyond: bool, limit: int
 ) -> str | None:
-    for expected in wanted:
+    """What `got` does wrong against each (source, expected) in `wanted`, or None when it is
+    one of them. Readings that give the same occurrences are named together ("either
+    reading"); readings that differ each get their own figure."""
+    for _, expected in wanted:
         if got == expected or (beyond and got == expected[: len(got)]):
             return None
-    expected = max(wanted, key=lambda e: _common_prefix(got, e))
+    if all(expected == wanted[0][1] for _, expected in wanted[1:]):
+        source = EITHER if len(wanted) > 1 else wanted[0][0]
+        return _differs(got, wanted[0][1], beyond, source, limit)
+    at = [_common_prefix(got, expected) for _, expected in wanted]
+    if len(set(at)) == 1 and all(at[0] < min(len(got), len(e)) for _, e in wanted):
+        # one result is wrong by every reading: each reading's own figure for it
+        return f"result {at[0]} is {got[at[0]]}; " + ", ".join(
+            f"{source} gives {expected[at[0]]}" for source, expected in wanted
+        )
+    return "; ".join(_differs(got, e, beyond, source, limit) for source, e in wanted)
+
+
+def _differs(
+    got: list[datetime], expected: list[datetime], beyond: bool, source: str, limit: int
+) -> str:
     at = _common_prefix(got, expected)
     if at < len(got) and at < len(expected):
         return f"result {at} is {got[at]}; {source} gives {expected[at]}"

@@ -1,6 +1,8 @@
 """Degradation claims: with a service down, a getter still returns in time (a stand-in, when
 `expect` names one), the stand-in fails cleanly (`then`, `raises`), and once the service is back
-the getter hands out the real thing again (`recovers`).
+the getter hands out the real thing again (`recovers`). A fault the getter never met proves
+nothing (`met.py`): such a claim is `error`, never `holds`. With `warmup`, `call` runs once
+without the fault first, in the same process (`warmup.py`).
 
 The whole claim runs in ONE fresh interpreter of the target (`run_steps`): under the fault it
 calls `call` and `then`; at the barrier "lifted" the parent lifts the fault (a killed server is
@@ -12,7 +14,6 @@ imports target code."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,8 +22,8 @@ from typing import Any
 
 from signoff.claims.model import DegradationClaim
 from signoff.context import RunContext
-from signoff.faults.controller import faulted
 from signoff.probes.evidence import crash_details, describe_exception, describe_hang, hang_details
+from signoff.probes.met import FaultWindow, Met
 from signoff.probes.runner import (
     MIN_IMPORT_TIMEOUT,
     ChildResult,
@@ -31,12 +32,14 @@ from signoff.probes.runner import (
     run_steps,
 )
 from signoff.probes.timeouts import tolerance
+from signoff.probes.warmup import FAULT_BARRIER, read_warmup, warmup_steps
 from signoff.units import format_duration
 from signoff.verdict import Status, Verdict
 
 POLL_EVERY = 0.2  # seconds between two calls while waiting for the recovery
 BARRIER_TIMEOUT = 120.0  # how long the child waits for the parent to lift the fault
 MIN_HANG_MARGIN = 2.0  # a call still running at within + tolerance + max(within, this) hangs
+MEASURED = ("call", "then")  # the steps whose connections count as meeting the fault
 
 
 def watch_s(within: float) -> float:
@@ -60,24 +63,37 @@ def check_degradation(ctx: RunContext, claim_id: str, spec: DegradationClaim) ->
         verdict.budget["recovers_s"] = spec.recovers
         verdict.budget["recovers_tolerance_s"] = round(tolerance(spec.recovers), 3)
     plan = _Plan(spec, min(watch_s(spec.within), max(ctx.remaining(), spec.within + slack)))
-    note = None
-    with ctx.claim_setup(spec.env) as setup, contextlib.ExitStack() as fault:
-        if spec.fault is not None and spec.service is not None:
-            state = fault.enter_context(
-                faulted(
-                    spec.fault,
-                    service=ctx.services[spec.service],
-                    proxy=setup.proxies[spec.service],
-                )
-            )
-            note = state.note
+    with (
+        ctx.claim_setup(spec.env) as setup,
+        FaultWindow(ctx, setup, spec.service, spec.fault, MEASURED) as window,
+    ):
+        if not spec.warmup:
+            window.put()
 
-        def lift(name: str, done: tuple[ChildResult, ...]) -> bool:
-            fault.close()  # lift it: a killed server restarts and answers before this returns
+        def at_barrier(name: str, done: tuple[ChildResult, ...]) -> bool:
+            if name == FAULT_BARRIER:  # the warmup is done: the fault starts now
+                window.put()
+                return True
+            window.lift()  # a killed server restarts and answers before this returns
             return _judge_degraded(plan, _lookup(done)).status == "holds"
 
-        result = run_steps(setup.target, plan.steps, on_barrier=lift)
-    findings = _judge(plan, result, setup.target.pythonpath)
+        result = run_steps(setup.target, plan.steps, on_barrier=at_barrier, on_tick=window.on_tick)
+    roots = setup.target.pythonpath
+    warm = spec.warmup if isinstance(spec.warmup, str) else spec.call
+    warmup = read_warmup(result, warm, plan.watch, roots) if spec.warmup else None
+    if warmup is not None and warmup.problem:
+        findings = _Findings(measured=dict(warmup.measured), details=[warmup.details])
+        findings.error(warmup.problem)
+    else:
+        findings = _judge(plan, result, roots)
+        if result.get("call") is not None:
+            _judge_met(findings, window.met([result.get(s) for s in MEASURED], result.events))
+        if warmup is not None:
+            findings.measured.update(warmup.measured)
+            (findings.facts if findings.status == "holds" else findings.problems).append(
+                warmup.line
+            )
+    note = window.note
     verdict.status = findings.status
     verdict.measured = findings.measured
     lines = findings.problems if findings.status != "holds" else findings.facts
@@ -116,6 +132,8 @@ class _Plan:
             self.raises.append((f"raises_{i}", name))
         for i, (step, ref) in enumerate(self.resolves):
             self.steps.append(Step(step, "resolve", import_timeout, ref=ref, is_class=i > 0))
+        if spec.warmup:
+            self.steps.extend(warmup_steps("resolve_call", self.watch, spec.warmup))
         expect = ("expect",) if spec.expect is not None else ()
         on_call = tuple(s for s, _ in self.raises) if spec.then is None else ()
         self.steps.append(
@@ -186,6 +204,22 @@ class _Findings:
     def error(self, line: str) -> None:
         self.status = "error"
         self.problems.append(line)
+
+
+def _judge_met(findings: _Findings, met: Met | None) -> None:
+    """A getter that never met its fault proves nothing: what would hold is `error`; what fails
+    still fails (it did what the claim says it must not), and says so too."""
+    if met is None:
+        return
+    findings.measured["connections_met"] = met.total
+    line = met.describe()
+    if met.total == 0 and findings.status == "holds":
+        findings.status = "error"
+        findings.problems = [line, *findings.facts]
+    elif findings.status == "holds":
+        findings.facts.insert(1, line)  # after "degraded in ...": what the getter met
+    else:
+        findings.problems.append(line)
 
 
 def _lookup(done: tuple[ChildResult, ...]) -> Callable[[str], ChildResult | None]:

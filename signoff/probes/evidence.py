@@ -44,11 +44,28 @@ def describe_exception(result: ChildResult) -> str:
     return text
 
 
-def describe_hang(result: ChildResult, what: str, waited: float, roots: Sequence[str]) -> str:
-    lines = [
-        f"hangs: {what} still running after {format_duration(waited)}"
-        + (f", waiting on {result.waiting_on}" if result.waiting_on else "")
-    ]
+def describe_hang(
+    result: ChildResult,
+    what: str,
+    waited: float,
+    roots: Sequence[str],
+    *,
+    budget: float | None = None,
+    is_hang: bool = False,
+) -> str:
+    """A call still running when the probe stopped watching it at `waited` seconds. It is not
+    said to hang (it might have given up a moment later), unless `is_hang`: the claims file
+    itself defines "still running after `waited`" as a hang (an import's `timeout`). `budget`:
+    the time the claim allows, to give how far past it the call was still running."""
+    if is_hang:
+        head = f"hangs: {what} still running after {format_duration(waited)}"
+    else:
+        head = f"{what} still running when watching stopped at {format_duration(waited)}"
+    if budget is not None and budget > 0:
+        ratio = waited / budget
+        head += f", {ratio:.1f}x" if ratio < 10 else f", {ratio:.0f}x"
+        head += f" the {format_duration(budget)} claimed"
+    lines = [head + (f", waiting on {result.waiting_on}" if result.waiting_on else "")]
     frame = stuck_frame(result.stacks, roots)
     if frame:
         lines.append(f"stuck at {frame}")

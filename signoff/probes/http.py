@@ -8,6 +8,11 @@ exchange, body included. The checks apply to the last response: its status (any 
 `status` is given), `json` (a subset of the response's JSON), `response_headers` (names
 case-insensitive, values exact) and its time. A request before the last that gets no answer
 in time ends the claim there: it fails, naming which one.
+
+A fault the requests never meet proves nothing (see http_met.py for what is counted): when no
+connection of the server met the fault and no connect attempt was seen, the claim is `error`
+with that reason (and the answer it would have been judged on); otherwise the evidence and
+`measured` say how many met it.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import contextlib
 import json
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +32,8 @@ from signoff.claims.model import HttpClaim
 from signoff.context import RunContext
 from signoff.faults.controller import faulted
 from signoff.faults.model import Fault
+from signoff.faults.proxy import FaultProxy
+from signoff.probes.http_met import FaultWatch, Met
 from signoff.probes.timeouts import tolerance
 from signoff.server import TargetServer, server_or_error
 from signoff.units import format_duration, format_size
@@ -34,6 +41,13 @@ from signoff.verdict import Verdict
 
 EXCERPT_MAX = 200
 EXIT_WAIT = 0.5  # after a request with no answer: how long the server may take to exit
+_WHILE_WORDS = {
+    "kill": "was killed",
+    "hang": "hung",
+    "blackhole": "was blackholed",
+    "refuse": "refused connections",
+    "reset": "reset connections",
+}
 _FAULT_WORDS = {
     "kill": "killed",
     "hang": "hung",
@@ -186,6 +200,7 @@ def check_http(ctx: RunContext, claim_id: str, spec: HttpClaim) -> Verdict:
         notes.append(server.restart_note)
         server.restart_note = None
     fault_words = ""
+    met: Met | None = None
     per_request = spec.within + slack
     if spec.fault is None:
         answer = asyncio.run(send(server, spec, per_request, ctx.deadline))
@@ -198,12 +213,26 @@ def check_http(ctx: RunContext, claim_id: str, spec: HttpClaim) -> Verdict:
             verdict.evidence = f"could not check: {name} is not among the run's services"
             verdict.duration_s = time.monotonic() - started
             return verdict
-        fault_words = describe_fault(name, spec.fault.kind)
-        with faulted(spec.fault.kind, service=service, proxy=proxy) as state:
-            answer = asyncio.run(send(server, spec, per_request, ctx.deadline))
+        fault = spec.fault.kind
+        fault_words = describe_fault(name, fault)
+        watch = FaultWatch(server, name, fault, open_before=proxy.connections)
+        # the background's proxy is lifted last, once the service answers again
+        with (
+            _background_faulted(server.background_proxies.get(name), fault),
+            faulted(fault, service=service, proxy=proxy) as state,
+        ):
+            watch.start()
+            try:
+                answer = asyncio.run(send(server, spec, per_request, ctx.deadline))
+            finally:
+                met = watch.stop()
         if state.note:
             notes.append(state.note)
+        if met.exercised:
+            fault_words += f"; {met.summary()}"
     _judge(verdict, spec, answer, per_request, fault_words)
+    if met is not None:
+        _judge_met(verdict, spec, met, answer)
     if answer.problem is not None and server.proc is not None:
         # a server that dropped the connection as it died: let its exit be seen
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -218,6 +247,56 @@ def check_http(ctx: RunContext, claim_id: str, spec: HttpClaim) -> Verdict:
         verdict.evidence += "\n" + "\n".join(f"note: {n}" for n in notes)
     verdict.duration_s = time.monotonic() - started
     return verdict
+
+
+@contextlib.contextmanager
+def _background_faulted(proxy: FaultProxy | None, fault: Fault) -> Iterator[None]:
+    """The same fault on the background processes' proxy (the service itself is `faulted`'s)."""
+    if proxy is None:
+        yield
+        return
+    proxy.set_fault(fault)
+    try:
+        yield
+    finally:
+        proxy.set_fault(None)
+
+
+def _judge_met(verdict: Verdict, spec: HttpClaim, met: Met, answer: Answer) -> None:
+    """Figures of what met the fault; `error` instead of `holds` when nothing did (the fault
+    was not exercised). An answer that fails the claim fails it with the fault in place, met
+    or not (as [[timeouts]] judges): it stays `fails`, with the reason as a note."""
+    assert spec.fault is not None
+    verdict.measured.update(met.measured())
+    if met.exercised or answer.out_of_time:
+        return
+    service = spec.fault.service
+    if met.unseen is not None:
+        reason = (
+            f"could not tell whether {spec.request} reached {service} while it "
+            f"{while_words(spec.fault.kind)}: {met.seen()}, but {met.unseen}"
+        )
+    else:
+        reason = (
+            f"{spec.request} never reached {service} while it {while_words(spec.fault.kind)}: "
+            f"the fault was not exercised ({met.seen()})"
+        )
+    if verdict.status != "holds":
+        verdict.evidence += f"\nnote: {reason}{met.background_note()}"
+        return
+    verdict.status = "error"
+    verdict.evidence = (
+        f"{reason}{met.background_note()}\nthe answer, not judged: {verdict.evidence}"
+    )
+
+
+def while_words(fault: Fault) -> str:
+    """ "hung", "was killed", "answered 2 s late": after "while it"."""
+    if fault.kind == "latency" and fault.amount is not None:
+        return f"answered {fault.amount:g} s late"
+    if fault.kind == "slow" and fault.amount is not None:
+        return f"answered at {format_size(fault.amount)}/s"
+    return _WHILE_WORDS.get(fault.kind, f"had {fault}")
 
 
 def _budget(spec: HttpClaim, slack: float) -> dict[str, Any]:

@@ -79,7 +79,7 @@ def _fill_failure(
     verdict.status = "fails"
     if result.outcome == "hung":
         verdict.measured["hung_after_s"] = round(timeout, 3)
-        verdict.evidence = describe_hang(result, f"import {module}", timeout, roots)
+        verdict.evidence = describe_hang(result, f"import {module}", timeout, roots, is_hang=True)
         verdict.details = hang_details(result)
     elif result.outcome == "raised":
         verdict.evidence = f"import {module} raised {describe_exception(result)}"

@@ -6,8 +6,9 @@ claim's `duration`, with its users and spawn rate, against the server's loopback
 Locust process loads `loadtests/signoff_times.py` next to the locustfile (the bundled
 `loadtests/async_endpoints.py`, driven by [load.flow], unless the claim names its own), which
 logs every request's exact time; the percentiles come from those (see `load_stats`), never from
-Locust's rounded buckets. Locust's CSV, HTML and log are kept in the report folder, under
-`load/<claim>/`.
+Locust's rounded buckets. The counts are the requests Locust's own stats count (the plugin's
+docstring says how), checked against Locust's `locust_stats.csv`: a difference is in the
+evidence. Locust's CSV, HTML and log are kept in the report folder, under `load/<claim>/`.
 
 While the test runs, every 0.5 s, the harness samples the CPU of each Locust process and the
 resident memory of the server and its children. A Locust process above 90% of a core in more
@@ -49,13 +50,16 @@ from signoff.probes.load_stats import (
     MemoryFigures,
     NameStats,
     Sample,
+    Times,
     Users,
     by_name,
     find_name,
     generator_load,
+    locust_counts,
     memory_figures,
     read_lag,
     read_times,
+    request_counts,
     users_from_history,
 )
 from signoff.server import TargetServer, log_tail, server_or_error
@@ -195,6 +199,7 @@ def run_locust(
         *folder.glob("times-*.jsonl"),
         *folder.glob("lag-*.jsonl"),
         *folder.glob("started-*"),
+        *folder.glob("reported-*.json"),
     ]:
         old.unlink()
     run = LocustRun(folder=folder, prefix=folder / "locust")
@@ -305,8 +310,10 @@ def _budget(spec: LoadClaim) -> dict[str, Any]:
 
 def judge(verdict: Verdict, spec: LoadClaim, run: LocustRun) -> None:
     """Turn the run's records into the verdict's status, figures and evidence."""
-    requests = read_times(run.folder)
+    times = read_times(run.folder)
+    requests = times.requests
     http = [r for r in requests if r.method != "JOB"]
+    jobs = len(requests) - len(http)
     stats = by_name(requests)
     lags = []
     if run.started is not None:
@@ -318,11 +325,12 @@ def judge(verdict: Verdict, spec: LoadClaim, run: LocustRun) -> None:
     ratio = failures / len(http) if http else 0.0
     rps = len(http) / spec.duration
     verdict.measured = _measured(stats, http, failures, ratio, rps, gen, users, mem)
-    files = f"Locust's report: {run.folder}"
+    counts = _counts(times, Path(f"{run.prefix}_stats.csv"), verdict.measured)
+    files = "".join(f"\n{line}" for line in counts) + f"\nLocust's report: {run.folder}"
     problems = _problems(run, http, gen, users)
     if problems:
         verdict.status = "error"
-        verdict.evidence = "not checked: " + "; ".join(problems) + f"\n{files}"
+        verdict.evidence = "not checked: " + "; ".join(problems) + files
         if not http or run.problem:
             verdict.details = log_tail(run.log)
         return
@@ -347,7 +355,7 @@ def judge(verdict: Verdict, spec: LoadClaim, run: LocustRun) -> None:
     if spec.memory is not None:
         if mem is None:
             verdict.status = "error"
-            verdict.evidence = f"not checked: the server's memory could not be sampled\n{files}"
+            verdict.evidence = f"not checked: the server's memory could not be sampled{files}"
             return
         if spec.memory.max_rss is not None:
             words = f"max rss {format_size(mem.max_rss)} (bound {format_size(spec.memory.max_rss)})"
@@ -359,16 +367,56 @@ def judge(verdict: Verdict, spec: LoadClaim, run: LocustRun) -> None:
                 f"(bound {format_size(spec.memory.max_growth)})"
             )
             (fails if mem.growth > spec.memory.max_growth else seen).append(words)
+    # Locust's Aggregated row counts the flow's job timings as requests too
+    also = f" (and {jobs} job timings, which Locust counts as requests)" if jobs else ""
     summary = (
-        f"{spec.users} users held for {format_duration(spec.duration)}: {len(http)} requests, "
-        f"{rps:.1f}/s, {ratio:.2%} failed; generator CPU peak {gen.peak_cpu:.0f}%"
+        f"{spec.users} users held for {format_duration(spec.duration)}: {len(http)} HTTP "
+        f"requests{also}, {rps:.1f}/s, {ratio:.2%} failed; generator CPU peak "
+        f"{gen.peak_cpu:.0f}%"
     )
     if fails:
         verdict.status = "fails"
-        verdict.evidence = "; ".join(fails) + f"\n{summary}\n{files}"
+        verdict.evidence = "; ".join(fails) + f"\n{summary}{files}"
     else:
         verdict.status = "holds"
-        verdict.evidence = "; ".join([*seen, summary]) + f"\n{files}"
+        verdict.evidence = "; ".join([*seen, summary]) + files
+
+
+def _counts(times: Times, csv_path: Path, measured: dict[str, Any]) -> list[str]:
+    """Check the counts against Locust's own locust_stats.csv: the evidence lines when they
+    differ or when requests were left out (see loadtests/signoff_times.py)."""
+    lines: list[str] = []
+    if times.unreported:
+        measured["unreported_requests"] = times.unreported
+        lines.append(
+            f"{times.unreported} requests that ended after the workers' last report Locust's "
+            "master received (sent as the test stopped) are not counted: Locust's stats do not "
+            "have them either"
+        )
+    theirs = locust_counts(csv_path)
+    ours = request_counts(times.requests)
+    measured["counts_match_locust_csv"] = None if theirs is None else theirs == ours
+    if theirs is None or theirs == ours:
+        return lines
+    differ = [
+        f"{_label(method, name)}: {ours.get((method, name), 0)} here, "
+        f"{theirs.get((method, name), 0)} there"
+        for method, name in sorted(set(ours) | set(theirs))
+        if ours.get((method, name), 0) != theirs.get((method, name), 0)
+    ]
+    lines.append(
+        f"note: these counts differ from Locust's {csv_path.name}: {sum(ours.values())} "
+        f"requests in signoff's exact times, {sum(theirs.values())} there (its Aggregated row "
+        "left out); "
+        + "; ".join(differ[:5])
+        + (f"; {len(differ) - 5} more names differ" if len(differ) > 5 else "")
+    )
+    return lines
+
+
+def _label(method: str, name: str) -> str:
+    """How to name a request: "GET /x" for /x, a name that starts with its method as is."""
+    return name if not method or name.startswith(f"{method} ") else f"{method} {name}"
 
 
 def _problems(run: LocustRun, http: list[Any], gen: Generator, users: Users) -> list[str]:
@@ -389,7 +437,13 @@ def _problems(run: LocustRun, http: list[Any], gen: Generator, users: Users) -> 
             "figures would be the generator's, not the target's (fewer users, a wait time, or "
             "more processes)"
         )
-    if users.reached_at is None:
+    if users.reached_at is None and users.full_at is not None:
+        problems.append(
+            f"the concurrency goal was reached too late: all {users.wanted} users ran only "
+            f"{users.full_at:.0f} s into Locust's stats history, which must show them within its "
+            f"first {users.window:.0f} s"
+        )
+    elif users.reached_at is None:
         problems.append(
             f"the concurrency goal was not reached: at most {users.peak} of {users.wanted} "
             "users ran"

@@ -32,26 +32,80 @@ class Request:
     ok: bool
 
 
-def read_times(folder: Path) -> list[Request]:
-    """Every request of every Locust process (times-<pid>.jsonl files in `folder`)."""
-    found: list[Request] = []
+@dataclass
+class Times:
+    """The requests the figures count, and those left out: requests a worker logged after its
+    last report that reached Locust's master (Locust's own stats never had them)."""
+
+    requests: list[Request]
+    unreported: int = 0
+    distributed: bool = False  # the master's reported-<pid>.json was found
+
+
+def read_times(folder: Path) -> Times:
+    """Every request of every Locust process (times-<pid>.jsonl files in `folder`), as many of
+    each worker's as its reports to the master covered when the master wrote
+    reported-<pid>.json (distributed mode; see loadtests/signoff_times.py)."""
+    covered = _reported(folder)
+    times = Times([], distributed=covered is not None)
     for path in sorted(folder.glob("times-*.jsonl")):
+        limit = None if covered is None else covered.get(path.stem.removeprefix("times-"), 0)
+        seen = 0
         with open(path, encoding="utf-8") as lines:
             for line in lines:
                 try:
                     row = json.loads(line)
-                    found.append(
-                        Request(
-                            float(row["t"]),
-                            str(row["n"]),
-                            str(row["m"]),
-                            float(row["ms"]),
-                            bool(row["ok"]),
-                        )
+                    request = Request(
+                        float(row["t"]),
+                        str(row["n"]),
+                        str(row["m"]),
+                        float(row["ms"]),
+                        bool(row["ok"]),
                     )
                 except (ValueError, KeyError, TypeError):
                     continue  # a line cut short by a killed process
-    return found
+                seen += 1
+                if limit is not None and seen > limit:
+                    times.unreported += 1
+                else:
+                    times.requests.append(request)
+    return times
+
+
+def _reported(folder: Path) -> dict[str, int] | None:
+    """The master's reported-<pid>.json: worker pid -> requests covered by its reports."""
+    for path in sorted(folder.glob("reported-*.json")):
+        try:
+            workers = json.loads(path.read_text(encoding="utf-8"))["workers"]
+            return {str(pid): int(n) for pid, n in workers.items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+    return None
+
+
+def locust_counts(path: Path) -> dict[tuple[str, str], int] | None:
+    """(method, name) -> "Request Count" in Locust's <prefix>_stats.csv, the Aggregated row
+    left out; None when the file is missing or unreadable."""
+    if not path.is_file():
+        return None
+    counts: dict[tuple[str, str], int] = {}
+    try:
+        with open(path, newline="", encoding="utf-8") as rows:
+            for row in csv.DictReader(rows):
+                if row.get("Name") == "Aggregated" and not row.get("Type"):
+                    continue
+                counts[(row["Type"], row["Name"])] = int(row["Request Count"])
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
+    return counts
+
+
+def request_counts(requests: Iterable[Request]) -> dict[tuple[str, str], int]:
+    """(method, name) -> requests, the way Locust's stats key them."""
+    counts: dict[tuple[str, str], int] = {}
+    for r in requests:
+        counts[(r.method, r.name)] = counts.get((r.method, r.name), 0) + 1
+    return counts
 
 
 def percentile(ordered: Sequence[float], p: float) -> float:
@@ -67,32 +121,41 @@ class NameStats:
     count: int
     failures: int
     seconds: dict[str, float]  # p50, p90, p95, p99, max -> seconds
+    method: str = ""
 
 
 def by_name(requests: Iterable[Request]) -> dict[str, NameStats]:
-    """Exact percentiles per request name (successful and failed requests alike)."""
-    times: dict[str, list[float]] = {}
-    failed: dict[str, int] = {}
+    """Exact percentiles per request name (successful and failed requests alike). Locust keys
+    its stats by method and name: a name used by two methods is two entries here too, keyed
+    "METHOD name"."""
+    times: dict[tuple[str, str], list[float]] = {}
+    failed: dict[tuple[str, str], int] = {}
     for r in requests:
-        times.setdefault(r.name, []).append(r.ms)
-        failed[r.name] = failed.get(r.name, 0) + (0 if r.ok else 1)
+        key = (r.method, r.name)
+        times.setdefault(key, []).append(r.ms)
+        failed[key] = failed.get(key, 0) + (0 if r.ok else 1)
+    methods: dict[str, int] = {}
+    for _method, name in times:
+        methods[name] = methods.get(name, 0) + 1
     stats: dict[str, NameStats] = {}
-    for name, values in times.items():
+    for (method, name), values in times.items():
         values.sort()
-        stats[name] = NameStats(
+        stats[name if methods[name] == 1 else f"{method} {name}"] = NameStats(
             count=len(values),
-            failures=failed[name],
+            failures=failed[(method, name)],
             seconds={k: percentile(values, p) / 1000.0 for k, p in PERCENTILES.items()},
+            method=method,
         )
     return stats
 
 
 def find_name(stats: dict[str, NameStats], key: str) -> str | None:
-    """The request name a [load.latency] key means: the name itself, or "METHOD name"."""
+    """The request name a [load.latency] key means: the name itself, or "METHOD name" for a
+    name sent with that method."""
     if key in stats:
         return key
-    _method, _, rest = key.partition(" ")
-    if rest and rest in stats:
+    method, _, rest = key.partition(" ")
+    if rest and rest in stats and stats[rest].method.upper() == method.upper():
         return rest
     return None
 
@@ -106,6 +169,8 @@ class Users:
     reached_at: float | None = None  # seconds after the first row
     dropped_to: int | None = None  # fewest running after the peak was reached, if below wanted
     rows: int = 0
+    window: float = 0.0  # seconds after the first row that count
+    full_at: float | None = None  # first row with every user running, even past the window
 
     @property
     def held(self) -> bool:
@@ -136,7 +201,8 @@ def users_from_history(path: Path, wanted: int, duration: float, stop_margin: fl
         return users
     first = counts[0][0]
     users.peak = max(c for _, c in counts)
-    window = max(duration - stop_margin, min(duration, 1.0))
+    window = users.window = max(duration - stop_margin, min(duration, 1.0))
+    users.full_at = next((stamp - first for stamp, c in counts if c >= wanted), None)
     for stamp, count in counts:
         if stamp - first >= window:
             break

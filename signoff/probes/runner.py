@@ -17,9 +17,7 @@ import json
 import os
 import re
 import select
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,6 +37,7 @@ DUMP_GRACE = 0.5  # after the deadline: how long faulthandler gets to finish its
 FINISH_TIMEOUT = 10.0  # after the step: to write the result (repr of the value, say)
 EXIT_TIMEOUT = 5.0  # after the result: to exit
 STDERR_TAIL = 4000
+TICK = 0.05  # seconds between two looks at a running child, when someone is interested
 IMPORTTIME_TOP = 10
 
 _IMPORTTIME_ROW = re.compile(r"^import time:\s+(\d+)\s*\|\s*(\d+)\s*\|\s*(\S.*)$")
@@ -48,6 +47,7 @@ _THREAD_LINE = re.compile(
 )
 
 Outcome = Literal["returned", "raised", "hung", "crashed"]
+OnTick = Callable[[int, str], None]  # (the child's pid, the step it is in or its phase)
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,7 @@ def run_call(
     timeout: float,
     import_timeout: float | None = None,
     on_event: Callable[[Event], None] | None = None,
+    on_tick: OnTick | None = None,
 ) -> ChildResult:
     """Call `module:attr` (or `module:attr.method`) with no arguments in a fresh interpreter.
 
@@ -177,6 +178,8 @@ def run_call(
     `import_timeout` (default: `timeout`, at least 10 s); the call is step "call", bounded by
     `timeout`. `seconds` is the call's wall time. A coroutine returned by the call is run to
     completion with asyncio.run, inside the call's time. `on_event`: as for `run_import`.
+    `on_tick(pid, phase)`, if given, is called every TICK seconds while the child runs (from the
+    calling thread), with the child's pid and what it is doing ("import", "call", ...).
     """
     module, sep, attr = ref.partition(":")
     if not sep or not module or not attr:
@@ -193,7 +196,7 @@ def run_call(
         "timeout": timeout,
         "importtime": False,
     }
-    return _run(target, spec, importtime=False, on_event=on_event)
+    return _run(target, spec, importtime=False, on_event=on_event, on_tick=on_tick)
 
 
 StepOp = Literal["resolve", "call", "poll", "barrier"]
@@ -259,6 +262,7 @@ def run_steps(
     *,
     on_barrier: Callable[[str, tuple[ChildResult, ...]], bool] | None = None,
     on_event: Callable[[Event], None] | None = None,
+    on_tick: OnTick | None = None,
 ) -> StepsResult:
     """Run `steps` one after another in ONE fresh interpreter of the target.
 
@@ -267,7 +271,8 @@ def run_steps(
     (lift a fault, say); True lets the child go on, False ends the steps. Each other step is
     bounded by its `timeout` from the moment the child starts it; at that deadline the child's
     stacks are read and its process group killed, as for `run_call`. An exception raised by
-    `on_barrier` kills the child and propagates. `on_event`: as for `run_import`.
+    `on_barrier` kills the child and propagates. `on_event`: as for `run_import`; `on_tick`: as
+    for `run_call` (the phase is a step's name).
     """
     _check_steps(steps)
     limits = {s.name: s.timeout for s in steps if s.op != "barrier"}
@@ -277,7 +282,7 @@ def run_steps(
         watch = _Watch(deadline=child.started + STARTUP_TIMEOUT)
         barriers: dict[str, str] = {}
         while True:
-            watch = _watch(child.proc, child.status_r, watch, limits, tail)
+            watch = _watch(child.proc, child.status_r, watch, limits, tail, on_tick)
             if watch.phase != "barrier":
                 break
             done = _step_results(child.tmp / "result", {"elapsed": 0.0})
@@ -500,7 +505,7 @@ class _Child:
 @contextlib.contextmanager
 def _child(target: TargetProcess, spec: dict[str, Any], *, importtime: bool) -> Iterator[_Child]:
     """Start child.py with `spec`; on leaving, kill whatever is still running, remove its files."""
-    tmp = Path(tempfile.mkdtemp(prefix="signoff-probe-"))
+    tmp = processes.temp_folder("signoff-probe-")  # recorded: a kill -9 leaves it to the reaper
     status_r, status_w = os.pipe()
     release_r, release_w = os.pipe()
     proc: Popen[bytes] | None = None
@@ -555,7 +560,7 @@ def _child(target: TargetProcess, spec: dict[str, Any], *, importtime: bool) -> 
         if proc is not None and proc.returncode is None:
             # KeyboardInterrupt or a harness error: nothing stays behind
             _kill_all(proc, _descendants(proc))
-        shutil.rmtree(tmp, ignore_errors=True)
+        processes.remove_folder(tmp)
 
 
 def _run(
@@ -564,12 +569,13 @@ def _run(
     *,
     importtime: bool,
     on_event: Callable[[Event], None] | None = None,
+    on_tick: OnTick | None = None,
 ) -> ChildResult:
     limits = {"import": float(spec["import_timeout"]), "call": float(spec["timeout"])}
     with _child(target, spec, importtime=importtime) as child:
         tail = _EventTail(child.tmp / "events", on_event) if on_event is not None else None
         start = _Watch(deadline=child.started + STARTUP_TIMEOUT)
-        watch = _watch(child.proc, child.status_r, start, limits, tail)
+        watch = _watch(child.proc, child.status_r, start, limits, tail, on_tick)
         descendants = _descendants(child.proc)
         if watch.phase == "end":
             child.release()
@@ -609,13 +615,17 @@ def _watch(
     watch: _Watch,
     limits: Mapping[str, float],
     tail: _EventTail | None = None,
+    on_tick: OnTick | None = None,
 ) -> _Watch:
     """Follow the child's status lines until it ends, dies, waits at a barrier or overruns a
     deadline. `limits`: each step's timeout, by name."""
-    tick = 0.25 if tail is None else 0.05  # how often the events file is looked at
+    # how often the events file is looked at, and on_tick called
+    tick = 0.25 if tail is None and on_tick is None else TICK
     while True:
         if tail is not None:
             tail.read()
+        if on_tick is not None:
+            on_tick(proc.pid, watch.phase)
         now = time.monotonic()
         if now >= watch.deadline:
             _drain(status_r, watch, limits, now)  # a line that came in just in time counts

@@ -2,25 +2,37 @@
 
 Time is the call's wall time in the child, retries included. The call is watched well past its
 budget (`observe_s`), so a client that gives up late is reported with its real time, not just
-"over budget"."""
+"over budget". A fault the call never met proves nothing (`met.py`): such a claim is `error`,
+never `holds`. With `warmup`, the call runs once without the fault first, in the same process
+(`warmup.py`), and only the second call is measured."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 from signoff.claims.model import TimeoutClaim
 from signoff.context import RunContext
-from signoff.faults.controller import faulted
 from signoff.probes.evidence import (
     crash_details,
     describe_exception,
     describe_hang,
     hang_details,
 )
-from signoff.probes.runner import ChildResult, run_call
+from signoff.probes.met import FaultWindow, Met
+from signoff.probes.runner import (
+    MIN_IMPORT_TIMEOUT,
+    ChildResult,
+    Event,
+    Step,
+    TargetProcess,
+    run_call,
+    run_steps,
+)
+from signoff.probes.warmup import Warmup, missing_call, read_warmup, warmup_steps
 from signoff.units import format_duration
 from signoff.verdict import Verdict
+
+MEASURED = ("call",)  # the step whose connections count as meeting the fault
 
 
 def tolerance(within: float) -> float:
@@ -46,19 +58,79 @@ def check_timeout(ctx: RunContext, claim_id: str, spec: TimeoutClaim) -> Verdict
     if spec.fault is not None:
         verdict.budget["fault"] = f"{spec.service} {spec.fault}"
     with ctx.claim_setup(spec.env) as setup:
-        fault_ctx = (
-            faulted(
-                spec.fault, service=ctx.services[spec.service], proxy=setup.proxies[spec.service]
-            )
-            if spec.fault is not None and spec.service is not None
-            else contextlib.nullcontext()
-        )
+        roots = setup.target.pythonpath
         watch = min(observe_s(spec.within), max(ctx.remaining(), spec.within + slack))
-        with fault_ctx:
-            result = run_call(setup.target, spec.call, timeout=watch)
-        _judge(verdict, spec, result, watch, slack, setup.target.pythonpath)
+        window = FaultWindow(ctx, setup, spec.service, spec.fault, MEASURED)
+        with window:
+            if spec.warmup:
+                result, warmup, events = _run_warm(setup.target, spec, watch, window, roots)
+            else:
+                window.put()
+                warmup = None
+                result = run_call(setup.target, spec.call, timeout=watch, on_tick=window.on_tick)
+                events = result.events
+        if warmup is not None and warmup.problem:
+            verdict.status = "error"
+            verdict.measured = dict(warmup.measured)
+            verdict.evidence = warmup.problem
+            verdict.details = warmup.details
+        else:
+            _judge(verdict, spec, result, watch, slack, roots)
+            if result.step == "call":
+                _judge_met(verdict, window.met([result], events))
+            if warmup is not None:
+                verdict.measured.update(warmup.measured)
+                verdict.evidence += "\n" + warmup.line
+        if window.note:
+            verdict.evidence += f"\nnote: {window.note}"
     verdict.duration_s = time.monotonic() - started
     return verdict
+
+
+def _run_warm(
+    target: TargetProcess,
+    spec: TimeoutClaim,
+    watch: float,
+    window: FaultWindow,
+    roots: tuple[str, ...],
+) -> tuple[ChildResult, Warmup | None, tuple[Event, ...]]:
+    """Import, the warmup call, the fault put in force at the barrier, the measured call: the
+    measured call's result (or the import's, when it failed), the warmup, the child's events."""
+
+    def at_barrier(name: str, done: tuple[ChildResult, ...]) -> bool:
+        window.put()
+        return True
+
+    whole = run_steps(
+        target,
+        [
+            Step("import", "resolve", max(watch, MIN_IMPORT_TIMEOUT), ref=spec.call),
+            *warmup_steps("import", watch, spec.warmup),
+            Step("call", "call", watch, func="import"),
+        ],
+        on_barrier=at_barrier,
+        on_tick=window.on_tick,
+    )
+    imported = whole.get("import")
+    if imported is not None and imported.outcome != "returned":
+        result = imported
+    else:
+        result = whole.get("call") or missing_call(whole, "call")
+    warm = spec.warmup if isinstance(spec.warmup, str) else spec.call
+    return result, read_warmup(whole, warm, watch, roots), whole.events
+
+
+def _judge_met(verdict: Verdict, met: Met | None) -> None:
+    """A call that never met its fault proves nothing: what would hold is `error`; what fails
+    still fails (it did what the claim says it must not), and says so too."""
+    if met is None:
+        return
+    verdict.measured["connections_met"] = met.total
+    if met.total == 0 and verdict.status == "holds":
+        verdict.status = "error"
+        verdict.evidence = f"{met.describe()}\n{verdict.evidence}"
+    else:
+        verdict.evidence += f"\n{met.describe()}"
 
 
 def _judge(
@@ -79,7 +151,7 @@ def _judge(
     if result.outcome == "hung":
         verdict.status = "fails"
         verdict.measured = {"seconds": None, "outcome": "still running", "watched_s": watch}
-        verdict.evidence = describe_hang(result, spec.call, watch, roots)
+        verdict.evidence = describe_hang(result, spec.call, watch, roots, budget=spec.within)
         verdict.details = hang_details(result)
         return
     if result.outcome == "crashed" or result.seconds is None:

@@ -2,19 +2,35 @@
 validator: each a `Case` with what must happen to it. Everything is built by signoff's own
 implementation of the scheme (webhook_schemes), never by the target.
 
-Kinds of forgeries, so that the evidence can say what an accepted one means:
-- "forged": different bytes were signed (payload, id, timestamp) or the signature's bytes are
-  not the valid ones (another key, the empty key, a flipped bit, a truncated or extended MAC):
-  accepting one is a forgery;
+Forgery and malleability are told apart by one question: could a sender WITHOUT the secret get
+content accepted that the secret's holder never signed?
+
+Forgeries (`forgery_cases`, webhook:forgery), by kind, so that the evidence can say what an
+accepted one means:
+- "forged": other content (payload, id, a timestamp in another second) under the old
+  signature, or a MAC that is not the valid one (another key, the empty key, a flipped bit, a
+  MAC truncated or extended, by a byte or by one hex character);
 - "missing": no signature (or no id / timestamp) at all;
-- "malformed": the valid signature's bytes in another spelling (base64 with characters outside
-  the alphabet, data after the padding, pad bits set, no padding; hex with a space): accepting
-  one is malleability, not a forgery, but the header is not checked strictly;
-- "tag": the valid signature under another scheme's or version's tag;
-- "timestamp": the timestamp header re-spelled (non-integer, sign, leading zero, underscores,
-  non-ASCII digits) under the old signature;
+- "tag": the valid MAC under another scheme's or version's tag (version confusion: a verifier
+  that ignores the tag takes whatever another algorithm produced);
 - "json": the body re-spelled as the same JSON (key order, whitespace, escapes) under the old
-  signature: a verifier that signs a JSON round-trip of the body instead of its raw bytes.
+  signature: the payload's bytes changed, whatever a JSON parser makes of them.
+
+Malleable spellings (`malleability_cases`, a note on webhook:forgery, or webhook:malleability
+with `strict = true`): the valid signature's exact bytes, or the signed timestamp's exact
+second, written another way. Accepting one lets nobody authenticate anything the sender did
+not sign; it only means one delivery has many accepted spellings (a replay cache keyed on the
+raw header sees a replay as new, and a stricter parser in front disagrees with the verifier):
+- "spelling": the signature's bytes re-encoded: base64 with characters outside the alphabet,
+  data after the padding, an extra "=", no padding, an unused bit set, the URL-safe alphabet;
+  hex in upper case or with a space;
+- "timestamp": the signed second re-spelled: "T.0", "+T", "0T", underscores, exponent
+  notation, non-ASCII digits, and "T.5". "T.5" names an instant half a second later, but both
+  schemes with timestamps sign whole Unix seconds, so it lies in the second T that was
+  signed: a verifier that accepts it under T's signature has read (floored) it as T, the
+  content it authenticated is exactly what was signed, and the freshness check moves by less
+  than a second, well inside any tolerance. A timestamp in ANOTHER second under the old
+  signature (T+1, T-1, T+60) is a forgery and stays among the forgeries.
 """
 
 from __future__ import annotations
@@ -31,6 +47,19 @@ from signoff.probes.webhook_schemes import (
     Vector,
     vectors_for,
 )
+
+# The malleable spellings of a signature, in the order they are tried (see _base64_spellings
+# and _hex_spellings for what each one is).
+BASE64_SPELLINGS: tuple[str, ...] = (
+    "a character outside the base64 alphabet inside",
+    "base64 data after the padding",
+    "an extra padding character",
+    "no padding",
+    "an unused bit set in the last character",
+    "the URL-safe alphabet",
+)
+HEX_SPELLINGS: tuple[str, ...] = ("the hex digest in upper case", "a space inside the hex")
+_SPELLING_TRIES = 64
 
 PAYLOAD = b'{"event": "task.completed", "task_id": "4f1c2a", "status": "complete"}'
 
@@ -235,18 +264,9 @@ def forgery_cases(scheme: Scheme, secret: str, now: int) -> list[Case]:
         "forged",
         with_token(scheme.token(scheme.digest(secret, Message(b"{}", msg.msg_id, now)))),
     )
-    # the same bytes in other spellings
-    if scheme.encoding == "base64":
-        for label, spelled in _base64_spellings(raw):
-            add(label, "malformed", with_token(scheme.tag + spelled))
-    else:
-        add("one character dropped", "malformed", with_token(scheme.tag + text[:-1]))
+    if scheme.encoding == "hex":
+        add("truncated by one hex character", "forged", with_token(scheme.tag + text[:-1]))
         add('"00" appended', "forged", with_token(scheme.tag + text + "00"))
-        add(
-            "a space inside the hex",
-            "malformed",
-            with_token(scheme.tag + text[:32] + " " + text[32:]),
-        )
     # other tags
     for label, token in _other_tags(scheme, raw, secret, msg):
         add(label, "tag", with_token(token) if scheme.name != "github" else with_sig_value(token))
@@ -281,13 +301,6 @@ def forgery_cases(scheme: Scheme, secret: str, now: int) -> list[Case]:
                 _with_timestamp(scheme, valid, str(now + delta)),
                 detail=f"timestamp {now + delta}",
             )
-        for label, spelled in _timestamp_spellings(now):
-            add(
-                f"timestamp {label} under the old signature",
-                "timestamp",
-                _with_timestamp(scheme, valid, spelled),
-                detail=f"timestamp {spelled!r}",
-            )
     # the body re-spelled as the same JSON
     for label, signed, sent in _ODD_TWINS:
         twin = Message(signed, msg.msg_id, now)
@@ -300,6 +313,51 @@ def forgery_cases(scheme: Scheme, secret: str, now: int) -> list[Case]:
             detail=f"signed {short(repr(signed), 40)}, sent {short(repr(sent), 40)}",
         )
     return cases
+
+
+def malleability_cases(scheme: Scheme, secret: str, now: int) -> list[Case]:
+    """Validly signed deliveries with the signature or the timestamp re-spelled (same bytes,
+    same second): each must be rejected by a strict verifier. Each case is a message of its
+    own, so that a verifier that remembers ids does not reject a spelling as a replay."""
+    cases: list[Case] = []
+    labels = BASE64_SPELLINGS if scheme.encoding == "base64" else HEX_SPELLINGS
+    for label in labels:
+        msg, spelled = _spelled(scheme, secret, now, label)
+        headers = scheme.headers(msg, [scheme.tag + spelled])
+        shown = short(scheme.signature_value(headers), 70)
+        cases.append(Case(label, "spelling", PAYLOAD, headers, False, None, now, shown))
+    if scheme.timestamps:
+        for label, spelled in _timestamp_spellings(now):
+            msg = Message(PAYLOAD, msg_id("Spelling"), now)
+            valid = scheme.sign(secret, msg)
+            cases.append(
+                Case(
+                    f"timestamp {label}",
+                    "timestamp",
+                    PAYLOAD,
+                    _with_timestamp(scheme, valid, spelled),
+                    False,
+                    None,
+                    now,
+                    f"{spelled!r} under the signature of {now}",
+                )
+            )
+    return cases
+
+
+def _spelled(scheme: Scheme, secret: str, now: int, label: str) -> tuple[Message, str]:
+    """A fresh message and its MAC spelled the way `label` says. The URL-safe spelling needs a
+    MAC whose base64 holds "+" or "/" (3 in 4 do): other ids are tried until one does."""
+    for _ in range(_SPELLING_TRIES):
+        msg = Message(PAYLOAD, msg_id("Spelling"), now)
+        raw = scheme.digest(secret, msg)
+        if scheme.encoding == "hex":
+            spellings = dict(_hex_spellings(raw))
+        else:
+            spellings = dict(_base64_spellings(raw))
+        if label in spellings:
+            return msg, spellings[label]
+    raise AssertionError(f"no MAC could be spelled as {label!r}")  # about 0.26 ** 64 likely
 
 
 def _with_timestamp(scheme: Scheme, headers: dict[str, str], value: str) -> dict[str, str]:
@@ -326,7 +384,17 @@ def _timestamp_spellings(now: int) -> list[tuple[str, str]]:
     ]
 
 
+def _hex_spellings(raw: bytes) -> list[tuple[str, str]]:
+    text = raw.hex()
+    return [
+        ("the hex digest in upper case", text.upper()),
+        ("a space inside the hex", text[:32] + " " + text[32:]),
+    ]
+
+
 def _base64_spellings(raw: bytes) -> list[tuple[str, str]]:
+    """Other spellings of exactly these bytes. A 32-byte MAC has all of them but the URL-safe
+    one when its base64 holds neither "+" nor "/"."""
     text = base64.b64encode(raw).decode()
     spellings = [
         ("a character outside the base64 alphabet inside", text[:10] + "!" + text[10:]),

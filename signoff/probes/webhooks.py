@@ -8,6 +8,11 @@ implementation of the scheme (webhook_schemes), the forgeries listed in webhook_
 tampered ones generated with hypothesis (the smallest accepted one is shown). "Accepted" means
 verify returned anything but False without raising. The secret travels through the child's
 request pipe only and is scrubbed from everything the child sends back.
+
+webhook:forgery fails only for what a sender without the secret could get accepted. Accepted
+re-spellings of a validly signed signature or timestamp (malleability: webhook_cases says where
+the line is drawn, "T.5" included) are a note on it, or with `strict = true` the sub-claim
+webhook:malleability, which exists only then.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from signoff.probes.webhook_cases import (
     Case,
     control,
     forgery_cases,
+    malleability_cases,
     msg_id,
     needles,
     own_cases,
@@ -319,18 +325,27 @@ def _carries(scheme: Scheme, value: str, token: str, msg: Message) -> bool:
 _KIND_MEANING = {
     "forged": "forged (other bytes signed, or not the valid MAC)",
     "missing": "missing signature or headers",
-    "malformed": "the valid signature's bytes, malformed",
     "tag": "another scheme's or version's tag",
-    "timestamp": "the timestamp re-spelled under the old signature",
     "json": "the body re-spelled as the same JSON under the old signature",
 }
+_WHY_MALLEABILITY = (
+    "each is a validly signed delivery with its signature's bytes or its timestamp's second "
+    "written another way: nobody without the secret gets anything accepted that was not "
+    "signed, but one delivery has many accepted spellings (a replay cache keyed on the "
+    "signature or timestamp header as sent sees a replay in another spelling as new)"
+)
 
 
 def _forgery(probe: _Probe, verdict: Verdict) -> None:
-    scheme = probe.scheme
+    """Only what a sender without the secret could get accepted fails this sub-claim. Accepted
+    re-spellings of a valid signature or timestamp (webhook_cases explains the line) are a note
+    here, or webhook:malleability's business when [webhooks] is strict."""
+    scheme, strict = probe.scheme, probe.spec.strict
     now = _now()
     cases = forgery_cases(scheme, probe.secret, now)
+    spellings = [] if strict else malleability_cases(scheme, probe.secret, now)
     accepted: list[tuple[Case, dict[str, Any]]] = []
+    malleable: list[tuple[Case, dict[str, Any]]] = []
     with probe.child({"verify": probe.spec.verify}) as child:
         if not _require_control(probe, child, verdict, now):
             return
@@ -339,6 +354,10 @@ def _forgery(probe: _Probe, verdict: Verdict) -> None:
             if answer["accepted"]:
                 accepted.append((case, answer))
         found, examples, seed = _property_forgeries(probe, child, now)
+        for case in spellings:
+            answer = probe.verify(child, case)
+            if answer["accepted"]:
+                malleable.append((case, answer))
     verdict.measured = {
         "cases": len(cases),
         "accepted": len(accepted),
@@ -346,41 +365,103 @@ def _forgery(probe: _Probe, verdict: Verdict) -> None:
         "property_accepted": found is not None,
         "seed": seed,
     }
+    if not strict:
+        verdict.measured |= {
+            "spellings": len(spellings),
+            "spellings_accepted": len(malleable),
+            "accepted_spellings": [c.label for c, _ in malleable],
+        }
+    lines: list[str] = []
     if not accepted and found is None:
-        verdict.evidence = (
-            f"verify rejected all {len(cases)} forged, missing and malformed signatures, and "
+        lines.append(
+            f"verify rejected all {len(cases)} forged and missing signatures, and "
             f"{examples} tampered deliveries (hypothesis, seed {seed})"
         )
-        return
-    verdict.status = "fails"
-    lines = []
-    if accepted:
+    else:
+        verdict.status = "fails"
+        if accepted:
+            lines.append(f"verify accepted {len(accepted)} of {len(cases)} forged deliveries:")
+            lines += _listed(
+                [f"{c.label}: {c.detail} -> {_ended(a)}" for c, a in accepted], " accepted"
+            )
+            kinds = sorted({c.kind for c, _ in accepted})
+            lines.append("kinds: " + "; ".join(_KIND_MEANING[k] for k in kinds))
+        if found is not None:
+            tampered, answer = found
+            lines.append(
+                f"the smallest tampered delivery accepted (hypothesis, seed {seed}): "
+                f"{tampered.description} -> {_ended(answer)}"
+            )
+    if strict:
+        lines.append("other spellings of valid signatures and timestamps: see webhook:malleability")
+    elif malleable:
         lines.append(
-            f"verify accepted {len(accepted)} of {len(cases)} forged or malformed deliveries:"
+            f"note: verify also accepts {len(malleable)} of {len(spellings)} other spellings of "
+            "a validly signed delivery; malleability, not forgery (strict = true in [webhooks] "
+            "makes it the failing claim webhook:malleability):"
         )
-        lines += _listed(
-            [f"{c.label}: {c.detail} -> {_ended(a)}" for c, a in accepted], " accepted"
-        )
-        kinds = {c.kind for c, _ in accepted}
-        lines.append("kinds: " + "; ".join(_KIND_MEANING[k] for k in sorted(kinds)))
-        if kinds and kinds <= {"malformed", "timestamp"}:
-            lines.append(_MALLEABLE_NOTE)
-    if found is not None:
-        tampered, answer = found
-        lines.append(
-            f"the smallest tampered delivery accepted (hypothesis, seed {seed}): "
-            f"{tampered.description} -> {_ended(answer)}"
-        )
+        lines += [f"  {c.label}: {c.detail} -> {_ended(a)}" for c, a in malleable]
+        lines.append(_WHY_MALLEABILITY)
+    elif verdict.status == "holds":
+        lines[0] += f"; also all {len(spellings)} other spellings of valid {_what(scheme)}"
+    else:
+        lines.append(f"it rejected all {len(spellings)} other spellings of valid {_what(scheme)}")
     verdict.evidence = "\n".join(lines)
 
 
-_MALLEABLE_NOTE = (
-    "each accepted one carries the valid signature (or timestamp) in another spelling: verify "
-    "decodes leniently (base64 that skips characters outside the alphabet and data after the "
-    "padding; a timestamp parsed as a number and re-formatted), so one signature has many "
-    "spellings. Nobody can forge a signature this way without the secret, but the headers are "
-    "not checked strictly"
-)
+# -- webhook:malleability ---------------------------------------------------------------------
+
+
+def _malleability(probe: _Probe, verdict: Verdict) -> None:
+    """With `strict = true`: a verifier accepts each signature in its one canonical spelling
+    and each timestamp as the decimal digits that were signed, nothing else. Every accepted
+    spelling is named (there are at most 13)."""
+    scheme = probe.scheme
+    now = _now()
+    cases = malleability_cases(scheme, probe.secret, now)
+    accepted: list[tuple[Case, dict[str, Any]]] = []
+    with probe.child({"verify": probe.spec.verify}) as child:
+        if not _require_control(probe, child, verdict, now):
+            return
+        for case in cases:
+            answer = probe.verify(child, case)
+            if answer["accepted"]:
+                accepted.append((case, answer))
+    verdict.measured = {
+        "cases": len(cases),
+        "accepted": len(accepted),
+        "accepted_spellings": [c.label for c, _ in accepted],
+    }
+    if not accepted:
+        verdict.evidence = (
+            f"verify rejected all {len(cases)} other spellings of valid {_what(scheme)} "
+            f"({_spelling_kinds(scheme)})"
+        )
+        return
+    verdict.status = "fails"
+    verdict.evidence = "\n".join(
+        [
+            f"verify accepted {len(accepted)} of {len(cases)} other spellings of a validly "
+            "signed delivery (strict = true):",
+            *[f"  {c.label}: {c.detail} -> {_ended(a)}" for c, a in accepted],
+            _WHY_MALLEABILITY,
+        ]
+    )
+
+
+def _what(scheme: Scheme) -> str:
+    return "signatures and timestamps" if scheme.timestamps else "signatures"
+
+
+def _spelling_kinds(scheme: Scheme) -> str:
+    if scheme.encoding == "base64":
+        text = "lenient base64: outside the alphabet, after the padding, extra or no padding, "
+        text += "unused bits, URL-safe"
+    else:
+        text = "hex in upper case or with a space"
+    if scheme.timestamps:
+        text += "; timestamps as T.0, T.5, +T, 0T, with underscores, exponents, non-ASCII digits"
+    return text
 
 
 @dataclass(frozen=True)
@@ -803,6 +884,7 @@ def _url_validator(probe: _Probe, verdict: Verdict) -> None:
 _JUDGES: dict[str, Judge] = {
     "vectors": _vectors,
     "forgery": _forgery,
+    "malleability": _malleability,
     "timestamps": _timestamps,
     "rotation": _rotation,
     "constant-time": _constant_time,

@@ -15,11 +15,9 @@ import contextlib
 import errno
 import os
 import pwd
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -227,7 +225,7 @@ class LocalServer(Service):
     def __init__(self, backend: str, binary: Path) -> None:
         super().__init__(backend)
         self.binary = binary
-        self.tmpdir = Path(tempfile.mkdtemp(prefix=f"signoff-{self.name}-"))
+        self.tmpdir = processes.temp_folder(f"signoff-{self.name}-")  # reaped after a kill -9
         self.log_path = self.tmpdir / f"{self.name}.log"
         self._proc: subprocess.Popen[Any] | None = None
         self._frozen: list[psutil.Process] = []
@@ -425,4 +423,4 @@ class LocalServer(Service):
                     _signal(p, signal.SIGKILL)
                 wait_gone(tree, timeout=3.0)
         finally:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            processes.remove_folder(self.tmpdir)

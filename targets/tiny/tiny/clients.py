@@ -4,12 +4,16 @@ Each connects to the address in REDIS_URL / DATABASE_URL and does one round trip
 
 import os
 import socket
+import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import psycopg
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from tiny.errors import ServiceUnavailableError
 
 
 def _redis_address() -> tuple[str, int]:
@@ -47,3 +51,35 @@ def socket_timeout_after_connect() -> bytes:
         return sock.recv(64)
     finally:
         sock.close()
+
+
+class _Breaker:
+    """A circuit breaker: after `threshold` failures in a row it stays open for `cool_down_s`,
+    and every call meanwhile fails at once without trying the server."""
+
+    def __init__(self, threshold: int = 3, cool_down_s: float = 30.0) -> None:
+        self.threshold = threshold
+        self.cool_down_s = cool_down_s
+        self.failures = threshold  # the bug: it starts open, as if Redis had just failed
+        self.opened_at = float("inf")  # and the cool-down never ends
+
+    def call(self, func: Callable[[], bool]) -> bool:
+        if self.failures >= self.threshold and time.monotonic() - self.opened_at < self.cool_down_s:
+            raise ServiceUnavailableError("redis: circuit open")
+        try:
+            result = func()
+        except Exception as exc:
+            self.failures += 1
+            self.opened_at = time.monotonic()
+            raise ServiceUnavailableError(f"redis: {exc}") from exc
+        self.failures = 0
+        return result
+
+
+_breaker = _Breaker()
+
+
+def redis_ping_behind_breaker() -> bool:
+    """A ping behind a circuit breaker stuck open: it raises the promised error at once, and
+    never asks Redis."""
+    return _breaker.call(redis_no_retries)

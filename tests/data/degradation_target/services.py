@@ -84,6 +84,12 @@ def get_quiet_service() -> TranscriptionService | MockTranscriptionService:
         return QuietMockTranscriptionService()
 
 
+def get_mock_without_trying() -> MockTranscriptionService:
+    """Hands out the mock without ever asking Redis (a flag read once, a stale health cache):
+    it looks like graceful degradation, but the outage was never met."""
+    return MockTranscriptionService()
+
+
 def get_lazy_service() -> TranscriptionService:
     """Does not degrade at all: it hands out the real service without asking Redis."""
     return TranscriptionService.__new__(TranscriptionService)

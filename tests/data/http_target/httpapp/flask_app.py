@@ -12,6 +12,8 @@ from httpapp.checks import LIMIT, health, redis_ok
 app = Flask(__name__)
 _lock = threading.Lock()
 _seen = {"limited": 0}
+_cache: dict[str, tuple[int, dict[str, str]]] = {}
+_breaker = {"open": False}
 
 
 @app.get("/health")
@@ -24,6 +26,30 @@ def honest_health() -> tuple[Response, int]:
 def lying_health() -> tuple[Response, int]:
     redis_ok()  # looks, then says healthy whatever it saw
     return jsonify({"status": "healthy", "redis": "ok"}), 200
+
+
+@app.get("/cached-health")
+def cached_health() -> tuple[Response, int]:
+    """The health found by the first request, cached and never refreshed: a hung or dead redis
+    goes unnoticed (what "a fault the call never meets proves nothing" is for)."""
+    with _lock:
+        if "health" not in _cache:
+            _cache["health"] = health(redis_ok())
+        status, body = _cache["health"]
+    return jsonify(body), status
+
+
+@app.get("/breaker-health")
+def breaker_health() -> tuple[Response, int]:
+    """Behind a circuit breaker that opens at the first failure and never closes again (no
+    half-open try): once open, it says degraded without trying redis."""
+    if _breaker["open"]:
+        return jsonify({"status": "degraded", "redis": "down", "breaker": "open"}), 503
+    ok = redis_ok()
+    if not ok:
+        _breaker["open"] = True
+    status, body = health(ok)
+    return jsonify(body), status
 
 
 @app.get("/limited")

@@ -4,6 +4,7 @@
 - GET /near: a uniform 101-105 ms delay (true p95 about 104.8 ms).
 - GET /tail: 3 requests in every 100 take 400 ms, the others 5 ms (p95 5 ms, p99 400 ms).
 - GET /fast: at once.
+- GET /slow: a uniform 0.5-1.5 s delay (requests still in flight when Locust stops).
 - GET /leak: keeps 1 MiB per request for ever; GET /noleak: the same work, kept for nothing.
 - POST /jobs: starts a job ({"task_id": ...}); GET /jobs/{id}: {"status": "running"} for 300 ms,
   then {"status": "complete"}.
@@ -58,6 +59,9 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await _answer(send, 200, {"status": "ok"})
     elif path == "/near":
         await asyncio.sleep(random.uniform(0.101, 0.105))
+        await _answer(send, 200, {"ok": True})
+    elif path == "/slow":
+        await asyncio.sleep(random.uniform(0.5, 1.5))
         await _answer(send, 200, {"ok": True})
     elif path == "/tail":
         await asyncio.sleep(0.4 if next(_tail) % 100 < 3 else 0.005)
