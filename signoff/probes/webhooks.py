@@ -344,20 +344,12 @@ def _forgery(probe: _Probe, verdict: Verdict) -> None:
     now = _now()
     cases = forgery_cases(scheme, probe.secret, now)
     spellings = [] if strict else malleability_cases(scheme, probe.secret, now)
-    accepted: list[tuple[Case, dict[str, Any]]] = []
-    malleable: list[tuple[Case, dict[str, Any]]] = []
     with probe.child({"verify": probe.spec.verify}) as child:
         if not _require_control(probe, child, verdict, now):
             return
-        for case in cases:
-            answer = probe.verify(child, case)
-            if answer["accepted"]:
-                accepted.append((case, answer))
+        accepted = _accepted(probe, child, cases)
         found, examples, seed = _property_forgeries(probe, child, now)
-        for case in spellings:
-            answer = probe.verify(child, case)
-            if answer["accepted"]:
-                malleable.append((case, answer))
+        malleable = _accepted(probe, child, spellings)
     verdict.measured = {
         "cases": len(cases),
         "accepted": len(accepted),
@@ -412,6 +404,18 @@ def _forgery(probe: _Probe, verdict: Verdict) -> None:
 # -- webhook:malleability ---------------------------------------------------------------------
 
 
+def _accepted(
+    probe: _Probe, child: WebhookChild, cases: list[Case]
+) -> list[tuple[Case, dict[str, Any]]]:
+    """The cases `verify` accepted, each with its answer."""
+    found = []
+    for case in cases:
+        answer = probe.verify(child, case)
+        if answer["accepted"]:
+            found.append((case, answer))
+    return found
+
+
 def _malleability(probe: _Probe, verdict: Verdict) -> None:
     """With `strict = true`: a verifier accepts each signature in its one canonical spelling
     and each timestamp as the decimal digits that were signed, nothing else. Every accepted
@@ -419,14 +423,10 @@ def _malleability(probe: _Probe, verdict: Verdict) -> None:
     scheme = probe.scheme
     now = _now()
     cases = malleability_cases(scheme, probe.secret, now)
-    accepted: list[tuple[Case, dict[str, Any]]] = []
     with probe.child({"verify": probe.spec.verify}) as child:
         if not _require_control(probe, child, verdict, now):
             return
-        for case in cases:
-            answer = probe.verify(child, case)
-            if answer["accepted"]:
-                accepted.append((case, answer))
+        accepted = _accepted(probe, child, cases)
     verdict.measured = {
         "cases": len(cases),
         "accepted": len(accepted),
