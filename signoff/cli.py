@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from signoff import __version__, processes
+from signoff import __version__, bundled, kinds, processes
 from signoff.errors import ClaimsError, SignoffError, UsageError
 
 EXIT_INTERRUPTED = 130
@@ -49,8 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--only",
         metavar="KIND[,KIND]",
-        help="check only these kinds: import, timeout, degradation, http, cron, "
-        "webhook, load, websocket",
+        help=f"check only these kinds: {', '.join(kinds.names())}",
     )
     run.add_argument(
         "--report-dir",
@@ -77,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         help="allow [[load]] on an address other than loopback (refused by default)",
     )
 
-    from signoff.probes.load_cli import add_arguments as load_arguments
+    from signoff.kinds.load.cli import add_arguments as load_arguments
 
     load = sub.add_parser(
         "load", help="check only the [[load]] claims, or explore with Locust's web UI (--ui)"
@@ -166,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "hang":
             return _hang(args)
         if args.command == "load":
-            from signoff.probes.load_cli import load_command
+            from signoff.kinds.load.cli import load_command
 
             return load_command(args, _run)
         return _services_up(args)
@@ -225,19 +224,19 @@ def _check(path: str, *, imports: bool = False) -> int:
 def _run(args: argparse.Namespace) -> int:
     import pytest
 
-    from signoff.checks import expand_claims, kind_from_word
+    from signoff.checks import expand_claims
     from signoff.claims import load_claims
     from signoff.units import parse_duration
 
     if getattr(args, "allow_remote", False):
-        from signoff.probes.load_cli import allow_remote
+        from signoff.kinds.load.cli import allow_remote
 
         allow_remote(True)
     claims = load_claims(args.claims, runnable=True)
     only = None
     if args.only:
         try:
-            only = {kind_from_word(w.strip()) for w in args.only.split(",") if w.strip()}
+            only = {kinds.from_word(w.strip()) for w in args.only.split(",") if w.strip()}
         except ValueError as exc:
             raise UsageError(f"--only: {exc}") from None
     try:
@@ -249,12 +248,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{args.claims}: no claims to check" + (f" of kind {args.only}" if args.only else "")
         )
-    suites = Path(__file__).resolve().parent.parent / "suites"
-    if not (suites / "__init__.py").is_file():
-        raise SignoffError(
-            f"signoff's suites are not at {suites}: install signoff from a "
-            "checkout (pip install -e .)"
-        )
+    suites = bundled.suites()
     pytest_args = [
         str(suites),
         "-p",

@@ -10,10 +10,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from signoff.claims import ClaimsFile
+from signoff.engine.runner import TargetProcess
 from signoff.faults.proxy import FaultProxy, ProxyHub
 from signoff.ledger import Ledger
-from signoff.probes.runner import TargetProcess
 from signoff.report.run_info import RunInfo
 from signoff.services import Service
 
@@ -37,6 +39,9 @@ class RunContext:
     deadline: float  # time.monotonic() value after which no claim starts
     services: dict[str, Service] = field(default_factory=dict)
     hub: ProxyHub | None = None
+    # what a part of the run keeps for the rest of it (the served target, cron's seed), each
+    # under its own typed key: `ctx.stash[KEY]`, as pytest's config.stash
+    stash: pytest.Stash = field(default_factory=pytest.Stash)
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()

@@ -27,16 +27,16 @@ from typing import TextIO
 from signoff import processes
 from signoff.claims import ClaimsFile, load_claims
 from signoff.context import RunContext
-from signoff.errors import UsageError
-from signoff.faults import FAULT_KINDS, Fault, ProxyHub, parse_fault
-from signoff.ledger import Ledger
-from signoff.probes.evidence import (
+from signoff.engine.evidence import (
     crash_details,
     describe_exception,
     hang_details,
     stuck_frame,
 )
-from signoff.probes.runner import ChildResult, Event, TargetProcess, run_call, run_import
+from signoff.engine.runner import ChildResult, Event, TargetProcess, run_call, run_import
+from signoff.errors import UsageError
+from signoff.faults import FAULT_KINDS, Fault, ProxyHub, parse_fault
+from signoff.ledger import Ledger
 from signoff.report.run_info import RunInfo
 from signoff.services import SERVICE_NAMES, start_services, stop_services
 from signoff.units import format_duration, parse_duration

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from signoff.claims import ClaimsFile
 from signoff.claims.callables import NamedRef, named_refs
 from signoff.claims.secrets import scrub, secret_values
+from signoff.engine.evidence import stuck_frame
+from signoff.engine.runner import ChildResult, Step, StepsResult, TargetProcess, run_steps
 from signoff.errors import Problem
-from signoff.probes.evidence import stuck_frame
-from signoff.probes.runner import ChildResult, Step, StepsResult, TargetProcess, run_steps
 from signoff.units import format_duration
 
 DEFAULT_TIMEOUT = 10.0  # per import, without [imports].timeout: the contract's own default

@@ -1,6 +1,11 @@
-"""signoff's pytest plugin: `pytest suites --claims FILE` turns every claim into one test.
+"""signoff's pytest plugin: `pytest --signoff-claims FILE` turns every claim into one test.
 
-The hooks only hand off to signoff.session: the claims are loaded at configure time (a bad
+With --signoff-claims, signoff's own suites (signoff.bundled.suites()) are collected next to the
+project's tests; --claims FILE (what `signoff run` passes) checks with the suites pytest is given
+(`pytest suites --claims FILE` in a checkout). The fixtures of signoff.user_fixtures (a real
+Redis and Postgres, a fault for one block) are registered for every session.
+
+The hooks only hand off to signoff.stages: the claims are loaded at configure time (a bad
 file stops the run with exit status 2 before anything starts), services start once at session
 start (exit status 3 if no backend can provide them), each test checks one claim and appends
 its verdict to the ledger at once, and the reports are written at session end, whatever
@@ -13,6 +18,7 @@ stopping early. A claim left without a verdict is reported with that reason.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,7 +27,7 @@ if TYPE_CHECKING:  # the keys' types only; nothing heavy is imported at plugin l
     from signoff.claims import ClaimRef  # noqa: F401
     from signoff.context import RunContext  # noqa: F401
     from signoff.run_end import RunEnd
-    from signoff.session import Handler  # noqa: F401
+    from signoff.stages import Handler  # noqa: F401
 
 RUN_KEY = pytest.StashKey["RunContext"]()
 REFS_KEY = pytest.StashKey["tuple[ClaimRef, ...]"]()
@@ -30,10 +36,23 @@ NODES_KEY = pytest.StashKey["dict[str, str]"]()  # a claim test's nodeid -> its 
 SIGTERM_KEY = pytest.StashKey["Handler"]()
 BACKEND_CHOICES = ("auto", "docker", "system", "embedded", "url")
 
+pytest_plugins = ["signoff.user_fixtures"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("signoff", "signoff: check a claims file")
-    group.addoption("--claims", metavar="FILE", help="the claims file to check")
+    group.addoption(
+        "--signoff-claims",
+        metavar="FILE",
+        help="the claims file to check: signoff's suites are collected with your tests, one test "
+        "per claim",
+    )
+    group.addoption(
+        "--claims",
+        metavar="FILE",
+        help="the claims file to check, with the suites given on the command line only "
+        "(pytest suites --claims FILE)",
+    )
     group.addoption(
         "--signoff-report-dir",
         metavar="DIR",
@@ -58,14 +77,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "signoff_kinds(*kinds): the claim kinds a suite checks")
-    path = config.getoption("claims")
+    path = _claims_path(config)
     if not path:
         return
-    from signoff import session
+    from signoff import stages
     from signoff.errors import ClaimsError
 
     try:
-        ctx, refs = session.configure(
+        ctx, refs = stages.configure(
             path,
             only=config.getoption("signoff_only"),
             deadline=config.getoption("signoff_deadline"),
@@ -83,21 +102,37 @@ def pytest_configure(config: pytest.Config) -> None:
     nodes: dict[str, str] = {}
     config.stash[NODES_KEY] = nodes
     config.pluginmanager.register(_RunWatch(end, nodes), "signoff-run-watch")
-    config.stash[SIGTERM_KEY] = session.stop_on_sigterm()
+    config.stash[SIGTERM_KEY] = stages.stop_on_sigterm()
+
+
+def _claims_path(config: pytest.Config) -> str | None:
+    """The claims file; with --signoff-claims, the bundled suites are added to what pytest
+    collects (unless they are among its arguments already)."""
+    bundled_run, named_run = config.getoption("signoff_claims"), config.getoption("claims")
+    if bundled_run and named_run:
+        pytest.exit("signoff: give --signoff-claims or --claims, not both", returncode=2)
+    if bundled_run:
+        from signoff import bundled
+
+        suites = bundled.suites()
+        given = [Path(arg.split("::")[0]).resolve() for arg in config.args]
+        if not any(path == suites or suites in path.parents for path in given):
+            config.args.append(str(suites))
+    return bundled_run or named_run
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if SIGTERM_KEY in config.stash:
-        from signoff import session
+        from signoff import stages
 
-        session.restore_sigterm(config.stash[SIGTERM_KEY])
+        stages.restore_sigterm(config.stash[SIGTERM_KEY])
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     ctx = session.config.stash.get(RUN_KEY, None)
     if ctx is None:
         return
-    from signoff import session as run
+    from signoff import stages
     from signoff.errors import ServiceError
     from signoff.run_end import describe_failure
 
@@ -105,20 +140,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     end = session.config.stash[END_KEY]
     # pytest calls no pytest_sessionfinish when this hook raises: each way out finishes here
     try:
-        run.start(ctx, refs, backend=session.config.getoption("signoff_services"))
+        stages.start(ctx, refs, backend=session.config.getoption("signoff_services"))
     except ServiceError as exc:
         end.services = str(exc)
         ctx.info.notes.append(f"could not start the services: {exc}")
-        run.finish(ctx, refs, end)
+        stages.finish(ctx, refs, end)
         pytest.exit(f"signoff: could not start the services: {exc}", returncode=3)
     except KeyboardInterrupt as exc:
         end.interrupted = _interruption(exc)
-        run.finish(ctx, refs, end)
+        stages.finish(ctx, refs, end)
         raise
     except Exception as exc:
         end.harness_error = describe_failure(exc)
         ctx.info.notes.append(f"the harness failed while starting the run: {end.harness_error}")
-        run.finish(ctx, refs, end)
+        stages.finish(ctx, refs, end)
         pytest.exit(
             f"signoff: the harness failed while starting the run: {end.harness_error}",
             returncode=3,
@@ -126,7 +161,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def _interruption(exc: BaseException) -> str:
-    from signoff.session import SIGTERM
+    from signoff.stages import SIGTERM
 
     return SIGTERM if str(exc) == SIGTERM else "Ctrl-C"
 
@@ -237,7 +272,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     ctx = session.config.stash.get(RUN_KEY, None)
     if ctx is None:
         return
-    from signoff import session as run
+    from signoff import stages
 
     refs = session.config.stash[REFS_KEY]
     end = session.config.stash[END_KEY]
@@ -245,7 +280,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     stopped = session.shouldfail or session.shouldstop
     if stopped and end.stopped is None:
         end.stopped = str(stopped)
-    run.finish(ctx, refs, end)
+    stages.finish(ctx, refs, end)
     if end.collection_errors and end.interrupted is None:
         # pytest says "interrupted" (exit status 2): no one interrupted it, the harness could
         # not run its own suites
@@ -256,8 +291,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
     ctx = terminalreporter.config.stash.get(RUN_KEY, None)
     if ctx is None:
         return
-    from signoff import session as run
+    from signoff import stages
 
     terminalreporter.section(f"signoff: {ctx.info.target}")
-    for line in run.summary_lines(ctx, width=max(terminalreporter._tw.fullwidth, 80)):
+    for line in stages.summary_lines(ctx, width=max(terminalreporter._tw.fullwidth, 80)):
         terminalreporter.write_line(line)

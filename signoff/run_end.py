@@ -60,14 +60,14 @@ class RunEnd:
 
 def describe_failure(exc: BaseException) -> str:
     """An exception of the harness, for a person: "KeyError: 'redis' (at
-    signoff/probes/timeouts.py:52 in check_timeout)", the place being the innermost frame of
+    signoff/kinds/timeouts/check.py:52 in check_timeout)", the place being the innermost frame of
     signoff's own code (else the innermost frame)."""
     text, place = failure_parts(exc)
     return f"{text} (at {place})" if place else text
 
 
 def failure_parts(exc: BaseException) -> tuple[str, str]:
-    """("KeyError: 'redis'", "signoff/probes/timeouts.py:52 in check_timeout"); the place is
+    """("KeyError: 'redis'", "signoff/kinds/timeouts/check.py:52 in check_timeout"); the place is
     "" when the exception has no traceback."""
     cls = type(exc)
     name = (

@@ -42,6 +42,7 @@ from typing import Any
 
 import httpx
 import psutil
+import pytest
 
 from signoff import _signoff_connects as connect_log
 from signoff import processes
@@ -415,16 +416,16 @@ class TargetServer:
 
 
 _lock = threading.Lock()
-_servers: dict[int, TargetServer] = {}
+SERVER_KEY = pytest.StashKey[TargetServer]()  # the run's served target, in RunContext.stash
 
 
 def target_server(ctx: RunContext) -> TargetServer:
     """The run's target server, answering on `ready`: started on the first call, within
     [target.server].startup (and the run's deadline). Raises ServerError."""
     with _lock:
-        server = _servers.get(id(ctx))
-        if server is None or server.ctx is not ctx:
-            server = _servers[id(ctx)] = TargetServer(ctx)
+        server = ctx.stash.get(SERVER_KEY, None)
+        if server is None:
+            server = ctx.stash[SERVER_KEY] = TargetServer(ctx)
     startup = server.spec.startup
     server.ensure(max(0.5, min(startup, ctx.remaining())))
     return server
@@ -446,6 +447,8 @@ def server_or_error(ctx: RunContext, verdict: Verdict, started: float) -> Target
 def stop_target_server(ctx: RunContext) -> None:
     """Stop what `target_server` started for this run (nothing if it never was)."""
     with _lock:
-        server = _servers.pop(id(ctx), None)
-    if server is not None and server.ctx is ctx:
+        server = ctx.stash.get(SERVER_KEY, None)
+        if server is not None:
+            del ctx.stash[SERVER_KEY]
+    if server is not None:
         server.stop()

@@ -2,11 +2,12 @@
 
 import pytest
 
+from signoff import kinds
 from signoff.claims import ClaimRef
 from signoff.context import RunContext
-from signoff.session import verify
+from signoff.stages import verify
 
 
-@pytest.mark.signoff_kinds("import")
+@pytest.mark.signoff_kinds(*kinds.in_suite("imports"))
 def test_claim(claim: ClaimRef, signoff_run: RunContext) -> None:
     verify(signoff_run, claim)

@@ -23,9 +23,10 @@ from cronsim import CronSim, CronSimError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import configuration as hypothesis_configuration
 
-from signoff.probes import cron_codec
-from signoff.probes.cron import Call, _Budget, _judge_correct, explore
-from signoff.probes.cron_cases import (
+from signoff.engine.runner import TargetProcess
+from signoff.engine.worker import Worker, WorkerSetupError
+from signoff.kinds.cron import codec as cron_codec
+from signoff.kinds.cron.cases import (
     FIXED_INVALID,
     GARBAGE,
     Case,
@@ -33,10 +34,9 @@ from signoff.probes.cron_cases import (
     fixed_cases,
     invalid_expressions,
 )
-from signoff.probes.cron_expr import for_croniter, parse
-from signoff.probes.cron_oracle import expand
-from signoff.probes.runner import TargetProcess
-from signoff.probes.worker import Worker, WorkerSetupError
+from signoff.kinds.cron.check import Call, _Budget, _judge_correct, explore
+from signoff.kinds.cron.expr import for_croniter, parse
+from signoff.kinds.cron.oracle import expand
 from tests.runs import ROOT
 
 REPORTS = ROOT / "targets" / "reports"
@@ -198,11 +198,11 @@ def test_day_fields_read_two_ways() -> None:
 
 
 def _wrong(expression: str, start: datetime, end: datetime, got: list[datetime]) -> str | None:
-    check = SimpleNamespace(
+    claim = SimpleNamespace(
         spec=SimpleNamespace(max_results=50, oracle="croniter"), horizon=YEAR, oracle=None
     )
     result = Call("returned", 0.01, count=len(got), items=tuple(got))
-    return _judge_correct(cast(Any, check), Case(expression, start, end), result)
+    return _judge_correct(cast(Any, claim), Case(expression, start, end), result)
 
 
 def test_a_wrong_result_names_each_readings_own_first_time() -> None:

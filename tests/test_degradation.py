@@ -17,14 +17,15 @@ import psutil
 import pytest
 
 from signoff import processes
-from signoff.probes.degradation import _summary, watch_s
-from signoff.probes.runner import (
+from signoff.engine.runner import (
     Attempt,
     ChildResult,
     Step,
     TargetProcess,
     run_steps,
 )
+from signoff.engine.timing import watch_s
+from signoff.kinds.degradation.check import _summary
 from tests.runs import claims, signoff
 
 DATA = Path(__file__).parent / "data"
@@ -264,7 +265,7 @@ def test_an_error_at_the_barrier_kills_the_child(
 _ORPHANING_PARENT = """
 import os, sys
 import psutil
-from signoff.probes.runner import Step, TargetProcess, run_steps
+from signoff.engine.runner import Step, TargetProcess, run_steps
 
 def die(name, done):
     print(" ".join(str(p.pid) for p in psutil.Process().children(recursive=True)), flush=True)

@@ -4,8 +4,8 @@ itself calls that a hang (an import's `timeout`)."""
 
 from __future__ import annotations
 
-from signoff.probes.evidence import describe_hang
-from signoff.probes.runner import ChildResult
+from signoff.engine.evidence import describe_hang
+from signoff.engine.runner import ChildResult
 
 STUCK = ChildResult(
     outcome="hung",

@@ -22,10 +22,10 @@ import pytest
 
 from signoff import processes
 from signoff.claims import load_claims
+from signoff.engine.runner import CHILD_SCRIPT, Event, TargetProcess, run_import
 from signoff.errors import UsageError
 from signoff.faults import Fault
 from signoff.hang import Addresses, HangTarget, parse_faults, parse_target, resolve_timeout
-from signoff.probes.runner import CHILD_SCRIPT, Event, TargetProcess, run_import
 from tests.runs import ROOT, signoff
 
 HANG_TARGET = Path(__file__).parent / "data" / "hang_target"

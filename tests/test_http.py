@@ -22,8 +22,14 @@ import pytest
 from signoff import _signoff_connects, serve_app
 from signoff.claims.model import HttpClaim
 from signoff.faults.model import Fault, parse_fault
-from signoff.probes.http import Answer, _judge_met, describe_fault, json_mismatches, while_words
-from signoff.probes.http_met import FaultWatch, Met
+from signoff.kinds.http.check import (
+    Answer,
+    _judge_met,
+    describe_fault,
+    json_mismatches,
+    while_words,
+)
+from signoff.kinds.http.met import FaultWatch, Met
 from signoff.serve_app import interface_of
 from signoff.server import ServerError
 from signoff.verdict import Verdict

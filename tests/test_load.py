@@ -16,8 +16,8 @@ import pytest
 
 from signoff.claims.model import LoadClaim
 from signoff.errors import UsageError
-from signoff.probes.load import _counts, check_host, locust_argv
-from signoff.probes.load_stats import (
+from signoff.kinds.load.check import _counts, check_host, locust_argv
+from signoff.kinds.load.stats import (
     Request,
     Sample,
     Times,

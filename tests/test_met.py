@@ -1,5 +1,5 @@
-"""A fault the call never meets proves nothing (signoff/probes/met.py), and what a warmup tells
-(signoff/probes/warmup.py): the counting, its wording and the verdicts, without services."""
+"""A fault the call never meets proves nothing (signoff/engine/met.py), and what a warmup tells
+(signoff/engine/warmup.py): the counting, its wording and the verdicts, without services."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from signoff.engine.met import Met, SocketSampler, connect_attempts, count_met, refused_in_error
+from signoff.engine.runner import ChildResult, Event, StepsResult
+from signoff.engine.warmup import read_warmup, warmup_bound
 from signoff.faults.model import Fault, parse_fault
-from signoff.probes.degradation import _Findings
-from signoff.probes.degradation import _judge_met as judge_degradation_met
-from signoff.probes.met import Met, SocketSampler, connect_attempts, count_met, refused_in_error
-from signoff.probes.runner import ChildResult, Event, StepsResult
-from signoff.probes.timeouts import _judge_met as judge_timeout_met
-from signoff.probes.warmup import read_warmup, warmup_bound
+from signoff.kinds.degradation.check import _Findings
+from signoff.kinds.degradation.check import _judge_met as judge_degradation_met
+from signoff.kinds.timeouts.check import _judge_met as judge_timeout_met
 from signoff.verdict import Verdict
 
 PROXY = ("127.0.0.1", 41235)

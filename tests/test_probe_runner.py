@@ -14,9 +14,9 @@ import psutil
 import pytest
 
 from signoff import processes
+from signoff.engine import runner
+from signoff.engine.runner import ChildResult, Event, TargetProcess, run_call, run_import
 from signoff.errors import HarnessError, UsageError
-from signoff.probes import runner
-from signoff.probes.runner import ChildResult, Event, TargetProcess, run_call, run_import
 
 DATA = Path(__file__).parent / "data"
 PACKAGE = DATA / "probe_target"
@@ -386,7 +386,7 @@ def test_the_target_environment_applies(tmp_path: Path) -> None:
     )
     assert env.result_repr == "'from the claim'", env.stderr
     places = run_call(target(tmp_path), "probe_target.fast:where_am_i", timeout=2)
-    # the target's folder comes first on sys.path, never signoff/probes/; cwd is the target's
+    # the target's folder comes first on sys.path, never signoff/engine/; cwd is the target's
     assert places.result_repr == repr((str(DATA), str(tmp_path)))
 
 

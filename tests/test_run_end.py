@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import signoff.checks
-import signoff.session
+import signoff.stages
 from signoff.cli import main
 from signoff.context import RunContext
 from signoff.errors import ServiceError
@@ -33,7 +33,7 @@ IDS = ["timeout:first", "timeout:second"]
 OWN_SUITE = (
     "import pytest\n"
     "from signoff.plugin import RUN_KEY\n"
-    "from signoff.session import verify\n\n\n"
+    "from signoff.stages import verify\n\n\n"
     '@pytest.mark.signoff_kinds("timeout")\n'
     "def test_claim(claim, request):\n"
     "    verify(request.config.stash[RUN_KEY], claim)\n"
@@ -100,7 +100,7 @@ def test_the_harness_failing_inside_a_claim_is_that_claims_error(
     assert sorted(evidence) == IDS
     for text in evidence.values():
         assert text.startswith("could not check: the harness itself failed\nKeyError: 'boom-key'")
-        assert "signoff/session.py:" in text and "a bug in signoff" in text
+        assert "signoff/stages.py:" in text and "a bug in signoff" in text
     _never_the_old_answer(evidence)
     doc = json.loads((tmp_path / "r" / "signoff.json").read_text())
     assert "_broken_check" in doc["claims"][0]["details"]  # the traceback
@@ -128,7 +128,7 @@ def test_the_deadline_is_named_with_figures(
     for text in evidence.values():
         assert text.startswith("not checked: the run's deadline (--deadline) had passed\n")
         assert "before this claim's turn," in text and "into the run" in text
-    assert signoff.session.DEADLINE_NOTE in _notes(tmp_path)
+    assert signoff.stages.DEADLINE_NOTE in _notes(tmp_path)
     assert "note: the run's deadline (--deadline) passed" in capsys.readouterr().out
 
 
@@ -158,7 +158,7 @@ def test_services_that_never_start_are_named(
     def no_backend(*args: Any, **kwargs: Any) -> dict[str, Any]:
         raise ServiceError("redis: no backend could start it (docker: no engine)")
 
-    monkeypatch.setattr(signoff.session, "start_services", no_backend)
+    monkeypatch.setattr(signoff.stages, "start_services", no_backend)
     assert _run(tmp_path) == 3
     for text in _evidence(tmp_path).values():
         assert text == (
@@ -173,7 +173,7 @@ def test_the_harness_failing_at_start_still_writes_the_reports(
     def broken(*args: Any, **kwargs: Any) -> dict[str, Any]:
         raise RuntimeError("no luck")
 
-    monkeypatch.setattr(signoff.session, "start_services", broken)
+    monkeypatch.setattr(signoff.stages, "start_services", broken)
     assert _run(tmp_path) == 3
     for text in _evidence(tmp_path).values():
         assert text.startswith(
@@ -269,7 +269,7 @@ def test_a_service_that_died_before_a_claim_is_named(
         checked.append(ref.id)
         return Verdict(ref.id, ref.kind, "holds")
 
-    monkeypatch.setattr(signoff.session, "start_services", lambda *a, **k: {"redis": _DeadRedis()})
+    monkeypatch.setattr(signoff.stages, "start_services", lambda *a, **k: {"redis": _DeadRedis()})
     monkeypatch.setattr(signoff.checks, "check", check)
     assert _run(tmp_path) == 1
     assert checked == []  # never measured against a dead service

@@ -31,9 +31,9 @@ from signoff import processes
 from signoff.claims import load_claims
 from signoff.claims.model import Webhooks
 from signoff.context import ClaimSetup, RunContext
-from signoff.probes import webhooks as probe
-from signoff.probes.runner import TargetProcess
-from signoff.probes.webhook_cases import (
+from signoff.engine.runner import TargetProcess
+from signoff.kinds.webhooks import check as probe
+from signoff.kinds.webhooks.cases import (
     BASE64_SPELLINGS,
     Case,
     _base64_spellings,
@@ -41,8 +41,8 @@ from signoff.probes.webhook_cases import (
     forgery_cases,
     malleability_cases,
 )
-from signoff.probes.webhook_schemes import Message, scheme_for, vectors_for
-from signoff.probes.webhook_timing import THRESHOLD, dudect, welch_t
+from signoff.kinds.webhooks.schemes import Message, scheme_for, vectors_for
+from signoff.kinds.webhooks.timing import THRESHOLD, dudect, welch_t
 from signoff.verdict import Verdict
 from tests.runs import claims, signoff, statuses
 

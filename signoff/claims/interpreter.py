@@ -82,7 +82,7 @@ def _interpreter_problem(claims: ClaimsFile) -> str | None:
 
 def _run_problem(claims: ClaimsFile) -> str | None:
     """Start the interpreter once, as a probe would (the target's env, pythonpath and folder)."""
-    from signoff.probes.runner import TargetProcess, target_env
+    from signoff.engine.runner import TargetProcess, target_env
 
     target = claims.target
     process = TargetProcess(

@@ -33,6 +33,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from signoff import kinds as registry
 from signoff.claims.types import (
     REDACTED,
     SERVICES,
@@ -592,20 +593,10 @@ class WebsocketClaim(_Model):
 
 # -- the file --------------------------------------------------------------------------------
 
-#: Section (TOML key) -> claim kind, in the contract's order.
-SECTION_KINDS: dict[str, str] = {
-    "imports": "import",
-    "timeouts": "timeout",
-    "degradation": "degradation",
-    "http": "http",
-    "cron": "cron",
-    "webhooks": "webhook",
-    "load": "load",
-    "websocket": "websocket",
-}
+#: Section (TOML key) -> claim kind, in the contract's order: the built-in kinds of the
+#: registry (signoff.kinds), each a field of ClaimsFile below.
+SECTION_KINDS: dict[str, str] = {kind.section: kind.name for kind in registry.BUILTIN}
 CLAIM_KINDS: tuple[str, ...] = tuple(SECTION_KINDS.values())
-_NAMED_SECTIONS = ("timeouts", "degradation", "http", "load", "websocket")
-_SERVER_SECTIONS = ("http", "load", "websocket")
 CRON_CLAIMS = ("time", "count", "correct", "invalid")
 
 
@@ -644,6 +635,8 @@ class ClaimsFile(_Model):
     websocket: list[WebsocketClaim] = Field(default_factory=list)
 
     _order: tuple[str, ...] = PrivateAttr(default=tuple(SECTION_KINDS))
+    # the sections of kinds other packages register (signoff.kinds), validated by their model
+    _plugin_sections: dict[str, list[BaseModel]] = PrivateAttr(default_factory=dict)
 
     @field_validator("path", mode="before")
     @classmethod
@@ -654,6 +647,9 @@ class ClaimsFile(_Model):
     @classmethod
     def _whole_file(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
         extra = cross_check(data) if isinstance(data, Mapping) else []
+        plugin: dict[str, list[BaseModel]] = {}
+        if isinstance(data, Mapping):
+            data, plugin = _plugin_sections(data)
         try:
             model = handler(data)
         except ValidationError as exc:
@@ -662,9 +658,10 @@ class ClaimsFile(_Model):
             raise _merged(exc, extra, data) from None
         if extra:
             raise located_errors(cls.__name__, extra, data)
+        model._plugin_sections = plugin
         if isinstance(data, Mapping):
             present = [k for k in data if k in SECTION_KINDS]
-            model._order = (*present, *(k for k in SECTION_KINDS if k not in present))
+            model._order = (*present, *(k for k in SECTION_KINDS if k not in present), *plugin)
         return model
 
     def claims(self) -> list[ClaimRef]:
@@ -676,6 +673,12 @@ class ClaimsFile(_Model):
         return refs
 
     def _section_claims(self, section: str) -> Iterator[ClaimRef]:
+        if section in self._plugin_sections:
+            kind = next(k.name for k in registry.plugin_kinds() if k.section == section)
+            for i, item in enumerate(self._plugin_sections[section]):
+                name = getattr(item, "name", str(i))
+                yield ClaimRef(f"{kind}:{name}", kind, item, f"{section}[{i}]")
+            return
         kind = SECTION_KINDS[section]
         if section == "imports":
             if self.imports is not None:
@@ -705,6 +708,31 @@ class ClaimsFile(_Model):
                 yield ClaimRef(f"{kind}:{item.name}", kind, item, f"{section}[{i}]")
 
 
+def _plugin_sections(
+    data: Mapping[str, Any],
+) -> tuple[Mapping[str, Any], dict[str, list[BaseModel]]]:
+    """The file without the sections of kinds other packages register, and those sections,
+    each table validated by its kind's model."""
+    kinds = {k.section: k for k in registry.plugin_kinds() if k.model is not None}
+    if not any(section in data for section in kinds):
+        return data, {}
+    found: dict[str, list[BaseModel]] = {}
+    for section, kind in kinds.items():
+        if section in data:
+            items = data[section] if isinstance(data[section], list) else [data[section]]
+            assert kind.model is not None
+            found[section] = [kind.model.model_validate(item) for item in items]
+    return {k: v for k, v in data.items() if k not in kinds}, found
+
+
+def _named_sections() -> tuple[str, ...]:
+    return tuple(kind.section for kind in registry.all_kinds() if kind.named)
+
+
+def _server_sections() -> tuple[str, ...]:
+    return tuple(kind.section for kind in registry.all_kinds() if kind.server)
+
+
 # -- checks across sections (on the raw data, so they run even when other parts are wrong) ---
 
 
@@ -724,7 +752,7 @@ def cross_check(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
     if isinstance(target, Mapping) and "server" not in target:
         needing = [
             f"{section}[{i}]"
-            for section in _SERVER_SECTIONS
+            for section in _server_sections()
             if isinstance(items := data.get(section), list)
             for i in range(len(items))
         ]
@@ -779,7 +807,7 @@ def _undeclared_services(data: Mapping[str, Any], declared: list[str]) -> list[t
 
 def _duplicate_names(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
-    for section in _NAMED_SECTIONS:
+    for section in _named_sections():
         items = data.get(section)
         if not isinstance(items, list):
             continue
