@@ -285,7 +285,12 @@ def test_child_exits_when_its_parent_dies(tmp_path: Path) -> None:
         text=True,
         timeout=60,
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        # the parent dies like a kill -9 and leaves its probe folder: in tmp_path, not /tmp
+        env={
+            **os.environ,
+            "PYTHONPATH": str(Path(__file__).parent.parent),
+            "TMPDIR": str(tmp_path),
+        },
     )
     assert parent.returncode == 3, parent.stderr
     pids = [int(pid) for pid in parent.stdout.split()]
