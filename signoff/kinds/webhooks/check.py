@@ -405,16 +405,26 @@ def _forgery(probe: _Probe, verdict: Verdict) -> None:
 # -- webhook:malleability ---------------------------------------------------------------------
 
 
+def _answered(
+    probe: _Probe,
+    child: WebhookChild,
+    cases: list[Case],
+    keep: Callable[[Case, dict[str, Any]], bool],
+) -> list[tuple[Case, dict[str, Any]]]:
+    """Each case sent to `verify`; those whose answer `keep` picks, with the answer."""
+    found = []
+    for case in cases:
+        answer = probe.verify(child, case)
+        if keep(case, answer):
+            found.append((case, answer))
+    return found
+
+
 def _accepted(
     probe: _Probe, child: WebhookChild, cases: list[Case]
 ) -> list[tuple[Case, dict[str, Any]]]:
     """The cases `verify` accepted, each with its answer."""
-    found = []
-    for case in cases:
-        answer = probe.verify(child, case)
-        if answer["accepted"]:
-            found.append((case, answer))
-    return found
+    return _answered(probe, child, cases, lambda case, answer: bool(answer["accepted"]))
 
 
 def _malleability(probe: _Probe, verdict: Verdict) -> None:
@@ -637,14 +647,12 @@ def _timestamps(probe: _Probe, verdict: Verdict) -> None:
     scheme, tolerance = probe.scheme, probe.spec.tolerance
     now = _now()
     cases = timestamp_cases(scheme, probe.secret, now, tolerance)
-    wrong: list[tuple[Case, dict[str, Any]]] = []
     with probe.child({"verify": probe.spec.verify}) as child:
         if not _require_control(probe, child, verdict, now):
             return
-        for case in cases:
-            answer = probe.verify(child, case)
-            if answer["accepted"] != case.accept:
-                wrong.append((case, answer))
+        wrong = _answered(
+            probe, child, cases, lambda case, answer: answer["accepted"] != case.accept
+        )
     verdict.measured = {"cases": len(cases), "wrong": len(wrong)}
     tol = format_duration(tolerance)
     if not wrong:
@@ -677,14 +685,12 @@ def _timestamps(probe: _Probe, verdict: Verdict) -> None:
 def _rotation(probe: _Probe, verdict: Verdict) -> None:
     now = _now()
     cases = rotation_cases(probe.scheme, probe.secret, now)
-    wrong: list[tuple[Case, dict[str, Any]]] = []
     with probe.child({"verify": probe.spec.verify}) as child:
         if not _require_control(probe, child, verdict, now):
             return
-        for case in cases:
-            answer = probe.verify(child, case)
-            if answer["accepted"] != case.accept:
-                wrong.append((case, answer))
+        wrong = _answered(
+            probe, child, cases, lambda case, answer: answer["accepted"] != case.accept
+        )
     verdict.measured = {"cases": len(cases), "wrong": len(wrong)}
     if not wrong:
         verdict.evidence = (
