@@ -68,16 +68,21 @@ def test_every_builtin_kind_has_its_field_in_the_claims_model() -> None:
 def test_words_of_only_are_kinds_or_sections(fresh_registry: None) -> None:
     assert kinds.from_word("imports") == "import"
     assert kinds.from_word("timeout") == "timeout"
-    with pytest.raises(ValueError, match="unknown claim kind 'sql'; expected one of import,"):
-        kinds.from_word("sql")
+    assert kinds.from_word("sql") == "sql"
+    with pytest.raises(ValueError, match="unknown claim kind 'grpc'; expected one of import,"):
+        kinds.from_word("grpc")
 
 
-def test_a_kind_without_a_probe_is_an_error_not_a_skip(fresh_registry: None) -> None:
-    ref = ClaimRef("websocket:chat", "websocket", None, "websocket[0]")
+def test_a_kind_without_a_probe_is_an_error_not_a_skip(
+    fresh_registry: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unprobed = kinds.Kind("grpc", "grpc", None)
+    monkeypatch.setattr(kinds, "all_kinds", lambda: (*kinds.BUILTIN, unprobed))
+    ref = ClaimRef("grpc:chat", "grpc", None, "grpc[0]")
     verdict = checks.check(None, ref)  # type: ignore[arg-type]  # no probe: ctx is never read
     assert (verdict.status, verdict.evidence) == (
         "error",
-        "not checked: no websocket probe in this version",
+        "not checked: no grpc probe in this version",
     )
 
 
@@ -93,7 +98,7 @@ def test_a_kind_registered_by_an_entry_point_is_a_kind_like_the_others(
     assert "fake" in kinds.in_suite(kinds.OTHER_SUITE)
     run = _parser()._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
     only = next(a for a in run._actions if "--only" in a.option_strings)
-    assert only.help is not None and only.help.endswith("load, websocket, fake")
+    assert only.help is not None and only.help.endswith("load, websocket, call, sql, fake")
 
     claims = _file(tmp_path, {"fakes": [{"name": "life", "answer": 42}]})
     (ref,) = claims.claims()

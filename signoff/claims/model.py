@@ -37,27 +37,35 @@ from signoff import kinds as registry
 from signoff.claims.types import (
     REDACTED,
     SERVICES,
+    AddressTemplate,
     CallableRef,
     ClaimName,
     CommandLine,
     CronOracle,
     Env,
+    EnvName,
+    EnvValue,
     ExceptionRef,
     FaultSpec,
+    FaultTarget,
+    Fraction,
     HeaderName,
     HeaderValue,
     Identifier,
     JsonTable,
     JsonValue,
     Loc,
+    LoopbackUrl,
     ModuleName,
     NonEmptyStr,
     PositiveDuration,
     PositiveSize,
+    ReadyCheck,
     RequestLine,
     ServiceName,
     SideEffect,
     Size,
+    Sqlstate,
     Statuses,
     UrlPath,
     WebhookScheme,
@@ -71,6 +79,12 @@ from signoff.claims.types import (
     resolve_path,
     split_request,
 )
+from signoff.faults.model import Fault
+from signoff.units import format_size
+
+#: The smallest [target.server] memory_limit: a Python interpreter alone needs about 10 MB
+#: resident to start, a served app with its imports several times that.
+MIN_MEMORY_LIMIT = 16 * 1024 * 1024
 
 
 class _Model(BaseModel):
@@ -105,6 +119,18 @@ class Server(_Model):
     command: CommandLine | None = None
     ready: UrlPath = "/"
     startup: PositiveDuration = 30.0
+    # the served target and its background processes run in a memory cgroup with this limit
+    memory_limit: PositiveSize | None = None
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _enough_for_python(cls, value: int | None) -> int | None:
+        if value is not None and value < MIN_MEMORY_LIMIT:
+            raise ValueError(
+                f"expected at least {format_size(MIN_MEMORY_LIMIT)}: a Python interpreter "
+                "alone needs about 10 MB to start, a served app several times that"
+            )
+        return value
 
     @field_validator("command")
     @classmethod
@@ -135,6 +161,50 @@ class Server(_Model):
         return self
 
 
+class Dependency(_Model):
+    """[target.dependencies.NAME]: a TCP dependency of the target (an HTTP API, a TTS engine),
+    faultable like a service. Exactly one of `command` (started by signoff on a free loopback
+    port, "{port}" in it; "python" as its first word is the target's interpreter) and `url` (one
+    already running on loopback). `ready`: "tcp" (accepts a connection) or a request answered
+    2xx (default "tcp"), within `startup`. `env`: the variable that hands the target the
+    address of its own fault proxy, spelled by `address`."""
+
+    command: CommandLine | None = None
+    url: LoopbackUrl | None = None
+    ready: ReadyCheck = "tcp"
+    startup: PositiveDuration = 30.0
+    env: EnvName
+    address: AddressTemplate = "http://{host}:{port}"
+
+    @field_validator("command")
+    @classmethod
+    def _has_port(cls, value: str | None) -> str | None:
+        if value is not None and "{port}" not in value:
+            raise ValueError(
+                'expected a command line with "{port}" where the dependency\'s port goes, like '
+                '"python -m stubs.edge_tts --port {port}"'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _command_or_url(self) -> Self:
+        if self.command is not None and self.url is not None:
+            raise located_errors("Dependency", [((), "give either command or url, not both")], {})
+        if self.command is None and self.url is None:
+            raise located_errors(
+                "Dependency",
+                [
+                    (
+                        (),
+                        'missing command or url: command = "... {port} ..." (started by signoff) '
+                        'or url = "http://127.0.0.1:8300" (already running on loopback)',
+                    )
+                ],
+                {},
+            )
+        return self
+
+
 class Target(_Model):
     """[target]: the code under test and how to run it.
 
@@ -152,6 +222,19 @@ class Target(_Model):
     services: list[ServiceName] = Field(default_factory=list)
     background: list[CommandLine] = Field(default_factory=list)
     server: Server | None = None
+    dependencies: dict[FaultTarget, Dependency] = Field(default_factory=dict)
+
+    @field_validator("dependencies")
+    @classmethod
+    def _not_a_service(cls, value: dict[str, Dependency]) -> dict[str, Dependency]:
+        problems: list[tuple[Loc, str]] = [
+            ((name,), f'"{name}" is a service signoff provides: list it in [target].services')
+            for name in value
+            if name in SERVICES
+        ]
+        if problems:
+            raise located_errors("dependencies", problems, value)
+        return value
 
     @field_validator("python", mode="before")
     @classmethod
@@ -261,45 +344,76 @@ class Imports(_Model):
 # -- claims with a fault ---------------------------------------------------------------------
 
 
-def _service_and_fault(claim: _FaultedClaim) -> None:
-    """The contract's rule: `service` and `fault` go together; without them, `env` is needed."""
-    problems: list[tuple[Loc, str]] = []
-    if claim.service is not None and claim.fault is None:
-        problems.append(
-            (
-                ("fault",),
-                f'missing required key "fault": which fault service "{claim.service}" gets, '
-                'like fault = "hang"',
-            )
-        )
-    elif claim.fault is not None and claim.service is None:
-        problems.append(
-            (
-                ("service",),
-                f'missing required key "service": which service gets fault "{claim.fault}", '
-                f"one of {', '.join(repr(s) for s in SERVICES)}".replace("'", '"'),
-            )
-        )
-    elif claim.service is None and not claim.env:
-        problems.append(
-            (
-                (),
-                'expected service and fault (like service = "redis", fault = "hang"), or env '
-                "(to point a dependency somewhere else); found neither",
-            )
-        )
-    if problems:
-        raise located_errors(type(claim).__name__, problems, {})
+Faults = dict[FaultTarget, FaultSpec]
 
 
-class _FaultedClaim(_Model):
+class _WithFaults(_Model):
+    """A claim that may put faults on services and dependencies: `service` with `fault` (one),
+    or `faults = { edge_tts = "refuse", coqui_tts = "hang" }` (several at once), not both."""
+
+    service: FaultTarget | None = None
+    fault: FaultSpec | None = None
+    faults: Faults = Field(default_factory=dict)
+
+    def planned_faults(self) -> dict[str, Fault]:
+        """{service or dependency: fault}, whichever way the claim spelled them."""
+        if self.service is not None and self.fault is not None:
+            return {self.service: self.fault}
+        return dict(self.faults)
+
+    def _fault_problems(self, *, needed: bool) -> list[tuple[Loc, str]]:
+        """The contract's rule: `service` and `fault` go together, and not with `faults`;
+        `needed`: a claim that is about a fault must name one (or set `env`)."""
+        problems: list[tuple[Loc, str]] = []
+        if self.faults and (self.service is not None or self.fault is not None):
+            problems.append(
+                (
+                    ("faults",),
+                    "give either service and fault (one fault) or faults = {...} (several), "
+                    "not both",
+                )
+            )
+        elif self.service is not None and self.fault is None:
+            problems.append(
+                (
+                    ("fault",),
+                    f'missing required key "fault": which fault service "{self.service}" '
+                    'gets, like fault = "hang"',
+                )
+            )
+        elif self.fault is not None and self.service is None:
+            problems.append(
+                (
+                    ("service",),
+                    f'missing required key "service": which service gets fault "{self.fault}", '
+                    f"one of {', '.join(repr(s) for s in SERVICES)}".replace("'", '"')
+                    + " or a dependency of [target.dependencies]",
+                )
+            )
+        elif needed and not self.planned_faults() and not getattr(self, "env", None):
+            problems.append(
+                (
+                    (),
+                    'expected service and fault (like service = "redis", fault = "hang"), '
+                    'faults = { edge_tts = "refuse" }, or env (to point a dependency somewhere '
+                    "else); found none of them",
+                )
+            )
+        return problems
+
+
+class _FaultedClaim(_WithFaults):
     name: ClaimName
     call: CallableRef
-    service: ServiceName | None = None
-    fault: FaultSpec | None = None
     within: PositiveDuration
     raises: list[ExceptionRef] = Field(default_factory=list)
     env: Env = Field(default_factory=dict)
+
+
+def _service_and_fault(claim: _FaultedClaim) -> None:
+    problems = claim._fault_problems(needed=True)
+    if problems:
+        raise located_errors(type(claim).__name__, problems, {})
 
 
 class TimeoutClaim(_FaultedClaim):
@@ -355,25 +469,54 @@ class DegradationClaim(_FaultedClaim):
 class HttpFault(_Model):
     """The inline table { service = "redis", kind = "kill" } of an [[http]] claim."""
 
-    service: ServiceName
+    service: FaultTarget
     kind: FaultSpec
 
 
 class HttpClaim(_Model):
     """[[http]]: one request (sent `repeat` times; the checks apply to the last) to the served
     target, optionally with a fault. `status` None means any 2xx. `within` (default 10s) bounds
-    each request. `body` (added) is sent as JSON. Header names compare case-insensitively."""
+    each request. `body` (added) is sent as JSON. Header names compare case-insensitively.
+    `absent_headers`: these must not be in the response. `faults = {...}`: several faults at
+    once, instead of `fault`."""
 
     name: ClaimName
     fault: HttpFault | None = None
+    faults: Faults = Field(default_factory=dict)
     request: RequestLine
     headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
     body: JsonValue = None
     json_: JsonTable | None = Field(default=None, alias="json")
     status: Statuses | None = None
     response_headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+    absent_headers: list[HeaderName] = Field(default_factory=list)
     within: PositiveDuration = 10.0
     repeat: int = Field(default=1, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _one_way_of_faults(self) -> Self:
+        problems: list[tuple[Loc, str]] = []
+        if self.fault is not None and self.faults:
+            problems.append(
+                (("faults",), "give either fault = {...} (one) or faults = {...}, not both")
+            )
+        present = {name.lower() for name in self.response_headers}
+        for i, name in enumerate(self.absent_headers):
+            if name.lower() in present:
+                problems.append(
+                    (
+                        ("absent_headers", i),
+                        f'"{name}" is in response_headers too: it cannot be both there and absent',
+                    )
+                )
+        if problems:
+            raise located_errors("HttpClaim", problems, {})
+        return self
+
+    def planned_faults(self) -> dict[str, Fault]:
+        if self.fault is not None:
+            return {self.fault.service: self.fault.kind}
+        return dict(self.faults)
 
     @property
     def method(self) -> str:
@@ -382,6 +525,41 @@ class HttpClaim(_Model):
     @property
     def path(self) -> str:
         return split_request(self.request)[1]
+
+
+# -- [[call]] --------------------------------------------------------------------------------
+
+
+class CallClaim(_WithFaults):
+    """[[call]]: `call(*args, **kwargs)` in a fresh interpreter of the target returns within
+    `within` (default 10s): an instance of `returns`, a dict containing `json`, or (instead)
+    raises one of `raises`. Faults as on [[timeouts]]; none is needed. `env` adds to the
+    target's environment."""
+
+    name: ClaimName
+    call: CallableRef
+    args: list[JsonValue] = Field(default_factory=list)
+    kwargs: dict[Identifier, JsonValue] = Field(default_factory=dict)
+    returns: CallableRef | None = None
+    json_: JsonTable | None = Field(default=None, alias="json")
+    raises: list[ExceptionRef] = Field(default_factory=list)
+    within: PositiveDuration = 10.0
+    env: Env = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _rule(self) -> Self:
+        problems = self._fault_problems(needed=False)
+        if self.raises and (self.returns is not None or self.json_ is not None):
+            problems.append(
+                (
+                    ("raises",),
+                    "raises is the alternative to returns and json: a call either returns "
+                    "or raises",
+                )
+            )
+        if problems:
+            raise located_errors("CallClaim", problems, {})
+        return self
 
 
 # -- [cron] ----------------------------------------------------------------------------------
@@ -511,20 +689,44 @@ class Percentiles(_Model):
 
 
 class Memory(_Model):
-    """[load.memory]: the served target's resident memory. At least one bound."""
+    """[load.memory]: the served target's resident memory. At least one bound.
+    `max_fraction`, `settles_below` and `settles_within` need [target.server] memory_limit:
+    the memory of every process in the target's cgroup as a fraction of that limit, never
+    above `max_fraction` during the run, and under `settles_below` within `settles_within`
+    (default 30s) of the load's end."""
 
     max_rss: PositiveSize | None = None
     max_growth: Size | None = None
+    max_fraction: Fraction | None = None
+    settles_below: Fraction | None = None
+    settles_within: PositiveDuration = 30.0
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Self:
-        if self.max_rss is None and self.max_growth is None:
+        bounds = (self.max_rss, self.max_growth, self.max_fraction, self.settles_below)
+        if all(bound is None for bound in bounds):
             raise located_errors(
                 "Memory",
-                [((), 'expected max_rss and/or max_growth, like max_rss = "512MB"')],
+                [
+                    (
+                        (),
+                        "expected max_rss, max_growth, max_fraction or settles_below, like "
+                        'max_rss = "512MB"',
+                    )
+                ],
+                {},
+            )
+        if "settles_within" in self.model_fields_set and self.settles_below is None:
+            raise located_errors(
+                "Memory",
+                [(("settles_within",), "settles_within needs settles_below (the fraction)")],
                 {},
             )
         return self
+
+    @property
+    def needs_limit(self) -> bool:
+        return self.max_fraction is not None or self.settles_below is not None
 
 
 class LoadClaim(_Model):
@@ -581,14 +783,107 @@ class LoadClaim(_Model):
 # -- [[websocket]] ---------------------------------------------------------------------------
 
 
-class WebsocketClaim(_Model):
-    """[[websocket]]: the server sends something at least every `heartbeat`; a client that
-    never answers is closed within `idle_close` (optional)."""
+class WebsocketClaim(_WithFaults):
+    """[[websocket]]: a real WebSocket client against the served target's `path`. `heartbeat`:
+    the server sends a ping frame or a message at least this often, over `beats` intervals
+    (default 3) from the connect on; `idle_close`: a client that answers no ping and sends
+    nothing is closed by the server within this; `stays_open`: a client that answers pings
+    stays connected this long. At least one of the three. `clients` (default 1) at once.
+    `headers` (added) go with the opening handshake (an Origin, say). `connect` (added,
+    default 10s) bounds the opening handshake."""
 
     name: ClaimName
     path: UrlPath
-    heartbeat: PositiveDuration
+    heartbeat: PositiveDuration | None = None
+    beats: int = Field(default=3, ge=1, le=1000)
     idle_close: PositiveDuration | None = None
+    stays_open: PositiveDuration | None = None
+    clients: int = Field(default=1, ge=1, le=1000)
+    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+    connect: PositiveDuration = 10.0
+
+    @model_validator(mode="after")
+    def _rule(self) -> Self:
+        problems = self._fault_problems(needed=False)
+        if self.heartbeat is None and self.idle_close is None and self.stays_open is None:
+            problems.append(
+                (
+                    (),
+                    "nothing to check: give heartbeat, idle_close and/or stays_open, like "
+                    'heartbeat = "20s"',
+                )
+            )
+        if "beats" in self.model_fields_set and self.heartbeat is None:
+            problems.append((("beats",), "beats counts heartbeats: it needs heartbeat"))
+        if problems:
+            raise located_errors("WebsocketClaim", problems, {})
+        return self
+
+
+# -- [[sql]] ---------------------------------------------------------------------------------
+
+
+class SqlClaim(_Model):
+    """[[sql]]: `setup` files (relative to the claims file) run once per run, in order, each
+    whole, as the database owner; then `query` runs as `role` (SET ROLE, so row-level security
+    applies) after `settings` (set_config(k, v, false)), within `within` (default 5s). Judged
+    on `rows` (or `min_rows` / `max_rows`), or instead `sqlstate`: it must fail with that."""
+
+    name: ClaimName
+    setup: list[Path] = Field(default_factory=list)
+    role: NonEmptyStr | None = None
+    settings: dict[NonEmptyStr, EnvValue] = Field(default_factory=dict)
+    query: NonEmptyStr
+    within: PositiveDuration = 5.0
+    rows: int | None = Field(default=None, ge=0)
+    min_rows: int | None = Field(default=None, ge=0)
+    max_rows: int | None = Field(default=None, ge=0)
+    sqlstate: Sqlstate | None = None
+
+    @field_validator("setup", mode="before")
+    @classmethod
+    def _files(cls, value: object, info: ValidationInfo) -> list[Path]:
+        if not isinstance(value, list):
+            raise ValueError('expected an array of SQL files, like ["sql/schema.sql"]')
+        base = base_dir_of(info.context)
+        problems: list[tuple[Loc, str]] = []
+        paths: list[Path] = []
+        for i, item in enumerate(value):
+            try:
+                path = resolve_path(item, base, 'a SQL file (a string like "sql/schema.sql")')
+            except ValueError as exc:
+                problems.append(((i,), f"{exc}; got {describe(item)}"))
+                continue
+            if not path.is_file():
+                problems.append(((i,), f"expected a SQL file; {path} does not exist"))
+            paths.append(path)
+        if problems:
+            raise located_errors("setup", problems, value)
+        return paths
+
+    @model_validator(mode="after")
+    def _rule(self) -> Self:
+        problems: list[tuple[Loc, str]] = []
+        counted = [k for k in ("rows", "min_rows", "max_rows") if getattr(self, k) is not None]
+        if self.sqlstate is not None and counted:
+            problems.append(
+                (
+                    ("sqlstate",),
+                    f"sqlstate is the alternative to {counted[0]}: a query either returns rows "
+                    "or fails",
+                )
+            )
+        if self.rows is not None and (self.min_rows is not None or self.max_rows is not None):
+            problems.append((("rows",), "give rows (exactly) or min_rows / max_rows, not both"))
+        if (
+            self.min_rows is not None
+            and self.max_rows is not None
+            and self.min_rows > self.max_rows
+        ):
+            problems.append((("max_rows",), "max_rows is below min_rows"))
+        if problems:
+            raise located_errors("SqlClaim", problems, {})
+        return self
 
 
 # -- the file --------------------------------------------------------------------------------
@@ -633,6 +928,8 @@ class ClaimsFile(_Model):
     webhooks: Webhooks | None = None
     load: list[LoadClaim] = Field(default_factory=list)
     websocket: list[WebsocketClaim] = Field(default_factory=list)
+    call: list[CallClaim] = Field(default_factory=list)
+    sql: list[SqlClaim] = Field(default_factory=list)
 
     _order: tuple[str, ...] = PrivateAttr(default=tuple(SECTION_KINDS))
     # the sections of kinds other packages register (signoff.kinds), validated by their model
@@ -742,14 +1039,19 @@ def cross_check(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
     target = data.get("target")
     declared: list[str] | None = None
+    dependencies: list[str] = []
     if isinstance(target, Mapping):
         services = target.get("services", [])
         if isinstance(services, list):
             declared = [s for s in services if s in SERVICES]
+        if isinstance(deps := target.get("dependencies"), Mapping):
+            dependencies = [str(name) for name in deps]
     if declared is not None:
-        problems.extend(_undeclared_services(data, declared))
+        problems.extend(_undeclared_services(data, declared, dependencies))
+        problems.extend(_sql_needs_postgres(data, declared))
     problems.extend(_duplicate_names(data))
-    if isinstance(target, Mapping) and "server" not in target:
+    server = target.get("server") if isinstance(target, Mapping) else None
+    if isinstance(target, Mapping) and server is None:
         needing = [
             f"{section}[{i}]"
             for section in _server_sections()
@@ -767,33 +1069,51 @@ def cross_check(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
                     'to; add app = "package.module:app" or command = "... {port} ..."',
                 )
             )
+    if isinstance(server, Mapping) and server.get("memory_limit") is None:
+        problems.extend(_fractions_need_limit(data))
     return problems
 
 
-def _undeclared(service: object, declared: list[str]) -> str | None:
-    if service in SERVICES and service not in declared:
+def _undeclared(service: object, declared: list[str], dependencies: list[str]) -> str | None:
+    if not isinstance(service, str) or service in declared or service in dependencies:
+        return None
+    if service in SERVICES:
         listed = ", ".join(f'"{s}"' for s in declared) if declared else "none"
         return (
             f'references service "{service}", which [target].services does not declare '
             f"(it declares {listed}): add it there"
         )
-    return None
+    known = [*declared, *dependencies]
+    listed = ", ".join(f'"{s}"' for s in known) if known else "none"
+    return (
+        f'references "{service}", which is neither a service of [target].services nor a '
+        f"dependency of [target.dependencies] (known: {listed})"
+    )
 
 
-def _undeclared_services(data: Mapping[str, Any], declared: list[str]) -> list[tuple[Loc, str]]:
+FAULT_SECTIONS = ("timeouts", "degradation", "http", "call", "websocket")
+
+
+def _undeclared_services(
+    data: Mapping[str, Any], declared: list[str], dependencies: list[str]
+) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
-    for section in ("timeouts", "degradation"):
+    for section in FAULT_SECTIONS:
         items = data.get(section)
-        if isinstance(items, list):
-            for i, item in enumerate(items):
-                if isinstance(item, Mapping) and (m := _undeclared(item.get("service"), declared)):
-                    problems.append(((section, i, "service"), m))
-    items = data.get("http")
-    if isinstance(items, list):
+        if not isinstance(items, list):
+            continue
         for i, item in enumerate(items):
-            fault = item.get("fault") if isinstance(item, Mapping) else None
-            if isinstance(fault, Mapping) and (m := _undeclared(fault.get("service"), declared)):
-                problems.append((("http", i, "fault", "service"), m))
+            if not isinstance(item, Mapping):
+                continue
+            named: list[tuple[Loc, object]] = [((section, i, "service"), item.get("service"))]
+            fault = item.get("fault")
+            if section == "http" and isinstance(fault, Mapping):
+                named = [((section, i, "fault", "service"), fault.get("service"))]
+            if isinstance(faults := item.get("faults"), Mapping):
+                named.extend(((section, i, "faults", str(k)), k) for k in faults)
+            for loc, service in named:
+                if (m := _undeclared(service, declared, dependencies)) is not None:
+                    problems.append((loc, m))
     imports = data.get("imports")
     if isinstance(imports, Mapping) and imports.get("services_down") is True and not declared:
         problems.append(
@@ -802,6 +1122,40 @@ def _undeclared_services(data: Mapping[str, Any], declared: list[str]) -> list[t
                 "services_down = true, but [target].services declares no service to hang",
             )
         )
+    return problems
+
+
+def _sql_needs_postgres(data: Mapping[str, Any], declared: list[str]) -> list[tuple[Loc, str]]:
+    items = data.get("sql")
+    if not isinstance(items, list) or not items or "postgres" in declared:
+        return []
+    return [
+        (
+            ("target", "services"),
+            f"[[sql]] claims run on the real Postgres, and [target].services does not declare "
+            f'"postgres" ({len(items)} [[sql]] claim{"s" if len(items) > 1 else ""}): add it',
+        )
+    ]
+
+
+def _fractions_need_limit(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    items = data.get("load")
+    if not isinstance(items, list):
+        return problems
+    for i, item in enumerate(items):
+        memory = item.get("memory") if isinstance(item, Mapping) else None
+        if not isinstance(memory, Mapping):
+            continue
+        for key in ("max_fraction", "settles_below"):
+            if key in memory:
+                problems.append(
+                    (
+                        ("load", i, "memory", key),
+                        f"{key} is a fraction of [target.server] memory_limit, which is not "
+                        'given: add memory_limit = "256MB" there, or use max_rss',
+                    )
+                )
     return problems
 
 

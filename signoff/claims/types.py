@@ -328,6 +328,79 @@ def _json_table(value: object) -> object:
     return _json_ready(value)
 
 
+_DEPENDENCY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_SQLSTATE_RE = re.compile(r"^[0-9A-Z]{5}$")
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _fault_target(value: object) -> str:
+    hint = 'a service ("redis", "postgres") or a dependency of [target.dependencies]'
+    text = _string(value, hint)
+    if not _DEPENDENCY_RE.match(text):
+        raise ValueError(f"expected {hint}: lower case letters, digits and _, like edge_tts")
+    return text
+
+
+def _sqlstate(value: object) -> str:
+    hint = 'a SQLSTATE: five digits or capital letters, like "42501" or "42P17"'
+    text = _string(value, hint)
+    if not _SQLSTATE_RE.match(text):
+        raise ValueError(f"expected {hint}")
+    return text
+
+
+def _loopback_url(value: object) -> str:
+    hint = 'a loopback address with a port, like "http://127.0.0.1:8300" or "127.0.0.1:8300"'
+    text = _string(value, hint)
+    host, port = split_host_port(text)
+    if host is None or port is None:
+        raise ValueError(f"expected {hint}")
+    if host not in _LOOPBACK_HOSTS and not host.startswith("127."):
+        raise ValueError(
+            f"expected {hint}: {host} is not a loopback address (signoff sends no traffic "
+            "anywhere else)"
+        )
+    return text
+
+
+def split_host_port(text: str) -> tuple[str | None, int | None]:
+    """("127.0.0.1", 8300) from "http://127.0.0.1:8300/x" or "127.0.0.1:8300"; Nones if not."""
+    rest = text.partition("://")[2] if "://" in text else text
+    rest = rest.split("/", 1)[0].rpartition("@")[2]
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        return None, None
+    return host.strip("[]") if host.startswith("[") else host, int(port)
+
+
+def _ready_check(value: object) -> str:
+    hint = 'how to tell it is up: "tcp" (it accepts connections) or a request like "GET /health"'
+    text = _string(value, hint)
+    if text == "tcp":
+        return text
+    try:
+        return _request_line(text)
+    except ValueError:
+        raise ValueError(f"expected {hint}") from None
+
+
+def _address_template(value: object) -> str:
+    hint = 'how the address is spelled, with {host} and {port}, like "http://{host}:{port}"'
+    text = _string(value, hint)
+    if "{host}" not in text or "{port}" not in text:
+        raise ValueError(f"expected {hint}")
+    return text
+
+
+def _fraction(value: object) -> float:
+    hint = "a fraction above 0 and at most 1, like 0.85 (85%)"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected {hint}")
+    if not 0 < value <= 1:
+        raise ValueError(f"expected {hint}")
+    return float(value)
+
+
 def _cron_oracle(value: object) -> str:
     if value != "croniter":
         raise ValueError('expected "croniter" (the only oracle signoff knows)')
@@ -356,6 +429,13 @@ Statuses = Annotated[tuple[int, ...], BeforeValidator(_statuses)]
 JsonTable = Annotated[dict[str, Any], BeforeValidator(_json_table)]
 JsonValue = Annotated[Any, BeforeValidator(_json_ready)]
 CronOracle = Annotated[Literal["croniter"], BeforeValidator(_cron_oracle)]
+FaultTarget = Annotated[str, BeforeValidator(_fault_target)]
+"""A service ("redis", "postgres") or a dependency's name, where a fault goes."""
+Sqlstate = Annotated[str, BeforeValidator(_sqlstate)]
+LoopbackUrl = Annotated[str, BeforeValidator(_loopback_url)]
+ReadyCheck = Annotated[str, BeforeValidator(_ready_check)]
+AddressTemplate = Annotated[str, BeforeValidator(_address_template)]
+Fraction = Annotated[float, BeforeValidator(_fraction)]
 
 
 def split_request(line: str) -> tuple[str, str]:

@@ -73,7 +73,9 @@ BUILTIN: tuple[Kind, ...] = (
     Kind(
         "load", "load", "signoff.kinds.load.check:check", suite="load", services=True, server=True
     ),
-    Kind("websocket", "websocket", None, services=True, server=True),
+    Kind("websocket", "websocket", None, suite="websocket", services=True, server=True),
+    Kind("call", "call", None, suite="call", services=True),
+    Kind("sql", "sql", None, suite="sql", services=True),
 )
 
 

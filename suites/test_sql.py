@@ -1,0 +1,13 @@
+"""[[sql]]: queries on the real Postgres, as a role under row-level security."""
+
+import pytest
+
+from signoff import kinds
+from signoff.claims import ClaimRef
+from signoff.context import RunContext
+from signoff.stages import verify
+
+
+@pytest.mark.signoff_kinds(*kinds.in_suite("sql"))
+def test_claim(claim: ClaimRef, signoff_run: RunContext) -> None:
+    verify(signoff_run, claim)
