@@ -522,6 +522,118 @@ CASES: list[tuple[str, str, str, list[str]]] = [
         ["command line"],
     ),
     ("path-key-not-a-setting", '[target]\nname = "t"\n', "", []),  # replaced below
+    # -- the Wheels & Wins sections (issue 10) --
+    (
+        "dependency-without-command-or-url",
+        TARGET + '[target.dependencies.edge_tts]\nenv = "EDGE_TTS_URL"\n',
+        "target.dependencies.edge_tts",
+        ["missing command or url", '"http://127.0.0.1:8300"'],
+    ),
+    (
+        "dependency-command-and-url",
+        TARGET
+        + '[target.dependencies.edge_tts]\nenv = "E"\ncommand = "python -m s --port {port}"\n'
+        + 'url = "http://127.0.0.1:8300"\n',
+        "target.dependencies.edge_tts",
+        ["either command or url, not both"],
+    ),
+    (
+        "dependency-command-without-port",
+        TARGET + '[target.dependencies.edge_tts]\nenv = "E"\ncommand = "python -m stubs.edge"\n',
+        "target.dependencies.edge_tts.command",
+        ['"{port}"'],
+    ),
+    (
+        "dependency-url-not-loopback",
+        TARGET + '[target.dependencies.edge_tts]\nenv = "E"\nurl = "http://10.0.0.8:8300"\n',
+        "target.dependencies.edge_tts.url",
+        ["10.0.0.8 is not a loopback address"],
+    ),
+    (
+        "dependency-without-env",
+        TARGET + '[target.dependencies.edge_tts]\nurl = "http://127.0.0.1:8300"\n',
+        "target.dependencies.edge_tts.env",
+        ['missing required key "env"'],
+    ),
+    (
+        "dependency-named-like-a-service",
+        TARGET + '[target.dependencies.redis]\nenv = "R"\nurl = "127.0.0.1:6380"\n',
+        "target.dependencies.redis",
+        ["a service signoff provides"],
+    ),
+    (
+        "fault-on-an-undeclared-dependency",
+        TARGET
+        + '[[degradation]]\nname = "d"\ncall = "a:b"\nwithin = "1s"\n'
+        + 'faults = { coqui_tts = "hang" }\n',
+        "degradation[0].faults.coqui_tts",
+        ['"coqui_tts"', "neither a service", "[target.dependencies]"],
+    ),
+    (
+        "service-and-faults-together",
+        TARGET
+        + '[[timeouts]]\nname = "t"\ncall = "a:b"\nwithin = "1s"\nservice = "redis"\n'
+        + 'fault = "hang"\nfaults = { redis = "kill" }\n',
+        "timeouts[0].faults",
+        ["not both"],
+    ),
+    (
+        "websocket-without-server",
+        TARGET + '[[websocket]]\nname = "w"\npath = "/ws"\nheartbeat = "2s"\n',
+        "target.server",
+        ["websocket[0] needs a server"],
+    ),
+    (
+        "sql-without-postgres",
+        TARGET + '[[sql]]\nname = "s"\nquery = "select 1"\n',
+        "target.services",
+        ['does not declare "postgres"'],
+    ),
+    (
+        "sql-sqlstate-format",
+        '[target]\nname = "t"\nservices = ["postgres"]\n'
+        + '[[sql]]\nname = "s"\nquery = "select 1"\nsqlstate = "42p17x"\n',
+        "sql[0].sqlstate",
+        ["a SQLSTATE: five digits or capital letters", '"42P17"'],
+    ),
+    (
+        "sql-rows-and-sqlstate",
+        '[target]\nname = "t"\nservices = ["postgres"]\n'
+        + '[[sql]]\nname = "s"\nquery = "select 1"\nrows = 1\nsqlstate = "42501"\n',
+        "sql[0].sqlstate",
+        ["alternative to rows"],
+    ),
+    (
+        "sql-setup-file-missing",
+        '[target]\nname = "t"\nservices = ["postgres"]\n'
+        + '[[sql]]\nname = "s"\nquery = "select 1"\nsetup = ["sql/nope.sql"]\n',
+        "sql[0].setup[0]",
+        ["nope.sql does not exist"],
+    ),
+    (
+        "memory-limit-below-python",
+        TARGET + SERVER + 'memory_limit = "8MB"\n',
+        "target.server.memory_limit",
+        ["expected at least 16", "Python interpreter"],
+    ),
+    (
+        "memory-fraction-without-limit",
+        TARGET + SERVER + LOAD + "[load.memory]\nmax_fraction = 0.85\n",
+        "load[0].memory.max_fraction",
+        ["memory_limit", "not given"],
+    ),
+    (
+        "memory-fraction-above-one",
+        TARGET + SERVER + 'memory_limit = "256MB"\n' + LOAD + "[load.memory]\nmax_fraction = 85\n",
+        "load[0].memory.max_fraction",
+        ["a fraction above 0 and at most 1"],
+    ),
+    (
+        "call-raises-and-returns",
+        TARGET + '[[call]]\nname = "c"\ncall = "a:b"\nreturns = "builtins:int"\nraises = ["E"]\n',
+        "call[0].raises",
+        ["alternative to returns"],
+    ),
 ]
 CASES = [c for c in CASES if c[0] != "path-key-not-a-setting"] + [
     (

@@ -790,7 +790,9 @@ class WebsocketClaim(_WithFaults):
     nothing is closed by the server within this; `stays_open`: a client that answers pings
     stays connected this long. At least one of the three. `clients` (default 1) at once.
     `headers` (added) go with the opening handshake (an Origin, say). `connect` (added,
-    default 10s) bounds the opening handshake."""
+    default 10s) bounds the opening handshake. `reply` (added): the text an answering client
+    sends back for every message it receives (an app's own heartbeat, like
+    '{"type": "pong"}'); ping frames are answered by the protocol itself."""
 
     name: ClaimName
     path: UrlPath
@@ -801,6 +803,7 @@ class WebsocketClaim(_WithFaults):
     clients: int = Field(default=1, ge=1, le=1000)
     headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
     connect: PositiveDuration = 10.0
+    reply: str | None = None
 
     @model_validator(mode="after")
     def _rule(self) -> Self:
