@@ -114,7 +114,8 @@ def _parser() -> argparse.ArgumentParser:
         "claims",
         nargs="?",
         default="signoff.toml",
-        help="the claims file whose [target].services to start (default: signoff.toml)",
+        help="the claims file whose [target].services and dependencies to start "
+        "(default: signoff.toml)",
     )
     up.add_argument("--services", default="auto", choices=BACKEND_CHOICES)
 
@@ -297,7 +298,7 @@ def _hang(args: argparse.Namespace) -> int:
 
 def _services_up(args: argparse.Namespace) -> int:
     from signoff.claims import load_claims
-    from signoff.services import start_services, stop_services
+    from signoff.services import Surroundings, start_with_dependencies, stop_services
 
     claims = load_claims(args.claims)
     for line in processes.reap_leftovers():
@@ -309,17 +310,29 @@ def _services_up(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    services = start_services(list(claims.target.services), backend=args.services)
+    logs = processes.temp_folder("signoff-services-")  # the dependencies' logs
     try:
-        for name, service in services.items():
-            variable = {"redis": "REDIS_URL", "postgres": "DATABASE_URL"}[name]
-            print(f"{variable}={service.url}    # {service.describe()}", flush=True)
+        services = start_with_dependencies(
+            list(claims.target.services),
+            claims.target.dependencies,
+            Surroundings.of(claims, logs),
+            backend=args.services,
+        )
+    except BaseException:
+        processes.remove_folder(logs)
+        raise
+    try:
+        for service in services.values():
+            print(f"{service.url_env}={service.url}    # {service.describe()}", flush=True)
+        if claims.target.dependencies:
+            print(f"signoff: the dependencies' logs are in {logs}", file=sys.stderr)
         print("signoff: services are up; Ctrl-C stops them", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass
     finally:
         stop_services(services)
         processes.stop_all()
+        processes.remove_folder(logs)
     print("signoff: services stopped", file=sys.stderr)
     return 0
 

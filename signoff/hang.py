@@ -1,7 +1,8 @@
 """`signoff hang`: reproduce a hang locally and show where it is stuck.
 
-The target's services are started as for a run, each behind its own fault proxy, the fault is
-put in force (by default `hang` on every service of the target, the case the seeds describe),
+The target's services and dependencies are started as for a run, each behind its own fault
+proxy, the fault is put in force (by default `hang` on every one of them, the case the seeds
+describe),
 and the module is imported (or the callable called) in a fresh interpreter, as an import or a
 timeout claim would. While it runs, every connect, subprocess and thread it starts is printed
 as it happens; at the timeout, the stuck frame, the address it waits on, its open sockets and
@@ -38,7 +39,7 @@ from signoff.errors import UsageError
 from signoff.faults import FAULT_KINDS, Fault, ProxyHub, parse_fault
 from signoff.ledger import Ledger
 from signoff.report.run_info import RunInfo
-from signoff.services import SERVICE_NAMES, start_services, stop_services
+from signoff.services import SERVICE_NAMES, Surroundings, start_with_dependencies, stop_services
 from signoff.units import format_duration, parse_duration
 
 DEFAULT_TIMEOUT = 10.0  # without --timeout and without [imports].timeout
@@ -50,7 +51,7 @@ _DOTTED = re.compile(rf"{_NAME}(\.{_NAME})*")
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 FaultPlan = dict[str, Fault | None]
-"""Per service of the target, the fault to put in force (None: pass-through)."""
+"""Per service or dependency of the target, the fault to put in force (None: pass-through)."""
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,10 @@ def parse_target(text: str) -> HangTarget:
 
 
 def parse_faults(values: Sequence[str] | None, services: Sequence[str]) -> FaultPlan:
-    """The --fault options against the target's services. None or []: `hang` on every one.
-    Each value is SERVICE:FAULT (`redis:hang`, `postgres:latency:2s`, `redis:none`), a FAULT
-    for every service (`refuse`), or `none` (no fault at all)."""
+    """The --fault options against the target's services and dependencies (`services`: their
+    names). None or []: `hang` on every one. Each value is SERVICE:FAULT (`redis:hang`,
+    `postgres:latency:2s`, `edge_tts:refuse`, `redis:none`), a FAULT for every one (`refuse`),
+    or `none` (no fault at all)."""
     if not values:
         return {name: Fault("hang") for name in services}
     plan: FaultPlan = {name: None for name in services}
@@ -95,25 +97,28 @@ def parse_faults(values: Sequence[str] | None, services: Sequence[str]) -> Fault
             if len(values) > 1:
                 raise UsageError("--fault none: means no fault at all; give it alone")
             return plan
-        if sep and head in SERVICE_NAMES:
+        if sep and (head in SERVICE_NAMES or head in services):
             if head not in services:
                 used = ", ".join(services) or "none"
                 raise UsageError(
-                    f"--fault {value}: the target does not use {head} ([target].services: {used})"
+                    f"--fault {value}: the target does not use {head} (it uses: {used})"
                 )
             if head in named:
                 raise UsageError(f"--fault {value}: a second fault for {head}; give one each")
             named.add(head)
             plan[head] = None if rest.strip() == "none" else _fault(value, rest)
         elif sep and head not in FAULT_KINDS:
+            known = ", ".join(dict.fromkeys([*SERVICE_NAMES, *services]))
             raise UsageError(
                 f"--fault {value}: unknown service {head!r}; expected SERVICE:FAULT with "
-                f"SERVICE one of {', '.join(SERVICE_NAMES)} (like redis:hang)"
+                f"SERVICE one of {known} (like redis:hang)"
             )
         else:
             fault = _fault(value, text)
             if not services:
-                raise UsageError(f"--fault {value}: the target uses no services ([target])")
+                raise UsageError(
+                    f"--fault {value}: the target uses no services nor dependencies ([target])"
+                )
             if named or len(values) > 1:
                 raise UsageError(
                     f"--fault {value}: a fault for every service; give it alone, or "
@@ -198,7 +203,7 @@ def hang(
     stream = out if out is not None else sys.stdout
     what = parse_target(target_ref)
     claims = load_claims(claims_path)
-    services = list(claims.target.services)
+    services = [*claims.target.services, *claims.target.dependencies]
     plan = parse_faults(faults, services)
     seconds = resolve_timeout(timeout, claims)
 
@@ -253,8 +258,8 @@ class _Printer:
 
 @contextlib.contextmanager
 def _services(claims: ClaimsFile, backend: str) -> Iterator[RunContext]:
-    """A run context with the target's services and a proxy hub; everything stopped after,
-    whatever happens (a second Ctrl-C during the clean-up included)."""
+    """A run context with the target's services and dependencies and a proxy hub; everything
+    stopped after, whatever happens (a second Ctrl-C during the clean-up included)."""
     scratch = tempfile.TemporaryDirectory(prefix="signoff-hang-")  # hang writes no report
     folder = Path(scratch.name)
     ctx = RunContext(
@@ -265,8 +270,12 @@ def _services(claims: ClaimsFile, backend: str) -> Iterator[RunContext]:
         deadline=time.monotonic() + SERVICES_TIMEOUT,
     )
     try:
-        ctx.services = start_services(
-            list(claims.target.services), backend=backend, timeout=SERVICES_TIMEOUT
+        ctx.services = start_with_dependencies(
+            list(claims.target.services),
+            claims.target.dependencies,
+            Surroundings.of(claims, folder),  # a dependency's log goes with the scratch folder
+            backend=backend,
+            timeout=SERVICES_TIMEOUT,
         )
         ctx.hub = ProxyHub()
         ctx.hub.start()

@@ -10,6 +10,9 @@ the pidfiles, from the moment they exist (`temp_folder()`) until their owner rem
 (`remove_folder()`): a folder outlives the processes that use it (a killed server is restarted
 in it), so it is recorded on its own. `reap_leftovers()` removes the folders of a dead owner,
 only those recorded, never through a symlink.
+
+Memory cgroups (`signoff.cgroup`) are recorded likewise (`record_cgroup`, `forget_cgroup`): the
+next start kills what is left in a dead owner's group and removes it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import psutil
 _lock = threading.Lock()
 _live: dict[int, subprocess.Popen[Any]] = {}
 _folders: dict[Path, Path] = {}  # folder -> its record, for the folders this harness made
+_cgroups: dict[Path, Path] = {}  # cgroup -> its record
 
 
 def state_dir() -> Path:
@@ -48,6 +52,12 @@ def state_dir() -> Path:
 def _folders_dir() -> Path:
     """Where folder records live: beside the pidfiles, not among them."""
     path = state_dir().parent / "folders"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _cgroups_dir() -> Path:
+    path = state_dir().parent / "cgroups"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -146,16 +156,61 @@ def temp_folder(prefix: str) -> Path:
     if not prefix.startswith(FOLDER_PREFIX):
         raise ValueError(f"a recorded folder's prefix starts with {FOLDER_PREFIX!r}: {prefix!r}")
     path = Path(tempfile.mkdtemp(prefix=prefix))
-    record = {
-        "folder": str(path),
-        "owner": os.getpid(),
-        "owner_created": _create_time(os.getpid()),
-    }
     record_file = _folders_dir() / f"{path.name}.json"
-    record_file.write_text(json.dumps(record))
+    record_file.write_text(json.dumps(_owner_record("folder", path)))
     with _lock:
         _folders[path] = record_file
     return path
+
+
+def _owner_record(key: str, path: Path) -> dict[str, Any]:
+    return {key: str(path), "owner": os.getpid(), "owner_created": _create_time(os.getpid())}
+
+
+def record_cgroup(path: Path) -> None:
+    """Record a cgroup this harness made, until `forget_cgroup`."""
+    record_file = _cgroups_dir() / f"{path.name}.json"
+    record_file.write_text(json.dumps(_owner_record("cgroup", path)))
+    with _lock:
+        _cgroups[path] = record_file
+
+
+def forget_cgroup(path: Path) -> None:
+    """The cgroup is removed: drop its record."""
+    with _lock:
+        record_file = _cgroups.pop(path, None)
+    (record_file or _cgroups_dir() / f"{path.name}.json").unlink(missing_ok=True)
+
+
+def _reap_cgroups() -> list[str]:
+    from signoff import cgroup  # it records its groups through this module
+
+    removed: list[str] = []
+    for record_file, record in _dead_owners(_cgroups_dir()):
+        line = cgroup.reap(record.get("cgroup"))
+        if line is not None:
+            removed.append(f"{line} (left by harness pid {record.get('owner')})")
+        record_file.unlink(missing_ok=True)
+    return removed
+
+
+def _dead_owners(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The records in `folder` written by this user whose owner is gone (broken ones removed)."""
+    found: list[tuple[Path, dict[str, Any]]] = []
+    for record_file in sorted(folder.glob("*.json")):
+        try:
+            if os.lstat(record_file).st_uid != os.getuid():
+                continue  # not written by this user: never acted on
+            record = json.loads(record_file.read_text())
+        except (OSError, ValueError):
+            record_file.unlink(missing_ok=True)
+            continue
+        if not isinstance(record, dict):
+            record_file.unlink(missing_ok=True)
+            continue
+        if not _owner_alive(record):
+            found.append((record_file, record))
+    return found
 
 
 def remove_folder(path: Path) -> None:
@@ -189,19 +244,7 @@ def _removable(folder: object) -> Path | None:
 
 def _reap_folders() -> list[str]:
     removed: list[str] = []
-    for record_file in sorted(_folders_dir().glob("*.json")):
-        try:
-            if os.lstat(record_file).st_uid != os.getuid():
-                continue  # not written by this user: never acted on
-            record = json.loads(record_file.read_text())
-        except (OSError, ValueError):
-            record_file.unlink(missing_ok=True)
-            continue
-        if not isinstance(record, dict):
-            record_file.unlink(missing_ok=True)
-            continue
-        if _owner_alive(record):
-            continue
+    for record_file, record in _dead_owners(_folders_dir()):
         path = _removable(record.get("folder"))
         if path is not None:
             left = f"folder {path} (left by harness pid {record.get('owner')})"
@@ -219,8 +262,9 @@ def _reap_folders() -> list[str]:
 
 
 def reap_leftovers() -> list[str]:
-    """Stop what a killed harness left behind: its process groups, then its temp folders.
-    Returns a line per process group stopped and per folder removed."""
+    """Stop what a killed harness left behind: its process groups, then its memory cgroups
+    (with any process left in them), then its temp folders. Returns a line per process group
+    stopped, per cgroup and per folder removed."""
     reaped: list[str] = []
     for pidfile in sorted(state_dir().glob("*.json")):
         try:
@@ -241,7 +285,7 @@ def reap_leftovers() -> list[str]:
                 f"{record.get('role', '?')} (pid {pid}, left by harness pid {record.get('owner')})"
             )
         pidfile.unlink(missing_ok=True)
-    return reaped + _reap_folders()
+    return reaped + _reap_cgroups() + _reap_folders()
 
 
 def _pgid(pid: int) -> int | None:

@@ -114,6 +114,10 @@ def serve_uvicorn(uvicorn: Any, app: Any, interface: str, sock: socket.socket) -
         access_log=False,
         lifespan="off" if interface == "wsgi" else "auto",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        # no protocol pings of uvicorn's own: a [[websocket]] heartbeat must be the app's, and
+        # an idle client must be closed by the app, not by uvicorn's ping timeout
+        ws_ping_interval=None,
+        ws_ping_timeout=None,
     )
     uvicorn.Server(config).run(sockets=[sock])
 

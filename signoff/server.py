@@ -26,6 +26,11 @@ Started lazily by the first claim that needs it ([[http]] now, [[load]] later) t
 - Logs: `server.log`, `background-N.log` (and `server-connects.log`) in the run's report folder.
 - A server that died during a claim is started again for the next claim (the log says so).
 - Every process goes through `signoff.processes.spawn` and is stopped with `processes.stop`.
+- `memory_limit`: the server and the background processes run in ONE memory cgroup with that
+  limit (`signoff.cgroup`; the limit is theirs together, as a container's), made at the first
+  start and removed when the run ends. When no cgroup can be made, the start fails with the
+  reason. A process the limit killed is reported as such ("the server was killed by its memory
+  limit (OOM, 256 MB; peak 255.9 MB)") wherever an exit is reported (`exit_words`).
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -45,7 +52,7 @@ import psutil
 import pytest
 
 from signoff import _signoff_connects as connect_log
-from signoff import processes
+from signoff import cgroup, processes
 from signoff.claims.model import Server
 from signoff.context import RunContext
 from signoff.errors import ServiceError
@@ -108,8 +115,10 @@ class Background:
     def name(self) -> str:
         return f"background {self.index} ({self.command})"
 
-    def start(self, env: dict[str, str], cwd: str) -> None:
+    def start(self, env: dict[str, str], cwd: str, group: cgroup.MemoryGroup | None) -> None:
         argv = shlex.split(self.command)
+        if group is not None:
+            argv = group.launcher(argv)
         with open(self.log_path, "ab") as log:
             log.write(f"--- signoff: starting {self.command}\n".encode())
             log.flush()
@@ -166,6 +175,8 @@ class TargetServer:
         self._blind: list[str] = []
         self._blind_read = 0  # how far connects_blind has read the connect log
         self._stopped = False
+        self.group: cgroup.MemoryGroup | None = None  # with [target.server] memory_limit
+        self._oom_base = 0  # the group's OOM kills when the current server process started
 
     # -- what claims use -----------------------------------------------------------------------
     @property
@@ -205,10 +216,36 @@ class TargetServer:
     def background_problems(self) -> list[str]:
         """A line per background process that has ended."""
         return [
-            f"{bg.name} exited with status {code}; see {bg.log_path.name}"
+            f"{bg.name} {self._ended(code, 0)}; see {bg.log_path.name}"
             for bg in self.background
             if (code := bg.exited()) is not None
         ]
+
+    def killed_by_limit(self) -> bool:
+        """The server process was SIGKILLed and the OOM killer killed in its group since it
+        started: its memory limit killed it."""
+        return (
+            self.proc is not None
+            and self.proc.returncode == -signal.SIGKILL
+            and self.group is not None
+            and self.group.oom_kills() > self._oom_base
+        )
+
+    def exit_words(self) -> str:
+        """How the latest server process ended: "the server exited with status 3", or "the
+        server was killed by its memory limit (OOM, 256 MB; peak 255.9 MB)"."""
+        code = None if self.proc is None else self.proc.returncode
+        return f"the server {self._ended(code, self._oom_base)}"
+
+    def _ended(self, code: int | None, oom_base: int) -> str:
+        group = self.group
+        if code == -signal.SIGKILL and group is not None and group.oom_kills() > oom_base:
+            return f"was killed by its memory limit ({group.oom_words()})"
+        return f"exited with status {code}"
+
+    def memory(self) -> cgroup.Usage | None:
+        """What the target's memory cgroup holds now (None without memory_limit)."""
+        return None if self.group is None else self.group.usage()
 
     def connects_mark(self) -> int:
         """Where the connect log ends now (0 without one): `connects_since` reads from here."""
@@ -260,11 +297,9 @@ class TargetServer:
             return
         try:
             if self.proc is not None:
-                code = self.proc.returncode
                 processes.forget(self.proc)
-                self.restart_note = (
-                    f"the server had exited (status {code}) during an earlier claim; restarted"
-                )
+                ended = self.exit_words()
+                self.restart_note = f"{ended} during an earlier claim; restarted"
             self._start(timeout)
         except ServerError as exc:
             self.failure = exc
@@ -313,10 +348,12 @@ class TargetServer:
         env = self._environment()
         if self.starts == 0 and self.connects_path is not None:
             self.connects_path.unlink(missing_ok=True)  # a reused report folder's old log
+        if self.starts == 0 and self.spec.memory_limit is not None:
+            self._make_group(self.spec.memory_limit)
         if self.starts == 0 and self.background:
             background_env = self._background_environment()
             for bg in self.background:
-                bg.start(background_env, self.cwd)
+                bg.start(background_env, self.cwd, self.group)
         self.starts += 1
         started = time.monotonic()
         self._launch(env)
@@ -330,6 +367,15 @@ class TargetServer:
                     f"{bg.name} exited with status {bg.exited()} while the server started",
                     log_tail(bg.log_path),
                 )
+
+    def _make_group(self, limit: int) -> None:
+        made = cgroup.make(limit)
+        if isinstance(made, str):
+            raise ServerError(
+                f"could not run the target under memory_limit = {cgroup.size_words(limit)}: "
+                f"no memory cgroup could be made: {made}"
+            )
+        self.group = made
 
     def _launch(self, env: dict[str, str]) -> None:
         popen: dict[str, Any] = {}
@@ -350,6 +396,10 @@ class TargetServer:
             self.port = free_port()
             argv = [a.replace("{port}", str(self.port)) for a in shlex.split(self.spec.command)]
         self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        if self.group is not None:
+            argv = self.group.launcher(argv)
+            self.group.reset_peak()
+            self._oom_base = self.group.oom_kills()
         try:
             with open(self.log_path, "ab") as log:
                 log.write(f"--- signoff: starting the server on {LOOPBACK}:{self.port}\n".encode())
@@ -377,8 +427,7 @@ class TargetServer:
                 proc = self.proc
                 if proc is not None and proc.poll() is not None:
                     raise ServerError(
-                        f"the server exited with status {proc.returncode} before GET "
-                        f"{self.spec.ready} answered 2xx",
+                        f"{self.exit_words()} before GET {self.spec.ready} answered 2xx",
                         self.log_tail(),
                     )
                 left = deadline - time.monotonic()
@@ -403,7 +452,8 @@ class TargetServer:
             processes.stop(self.proc, grace=STOP_GRACE)
 
     def stop(self) -> None:
-        """Stop the server, then the background processes, then close the proxies. Idempotent."""
+        """Stop the server, then the background processes, then remove their memory cgroup and
+        close the proxies. Idempotent."""
         self._stopped = True
         try:
             self._stop_server()
@@ -411,6 +461,10 @@ class TargetServer:
             for bg in self.background:
                 with contextlib.suppress(Exception):
                     bg.stop()
+            if self.group is not None:
+                problem = self.group.remove()
+                if problem is not None:
+                    sys.stderr.write(f"signoff: {problem}\n")
             for proxy in [*self.proxies.values(), *self.background_proxies.values()]:
                 proxy.close()
 

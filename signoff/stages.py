@@ -1,5 +1,6 @@
 """What the pytest plugin does at each stage of a run, as plain functions: load the claims and
-build the run context, start the services, check one claim, finish (reports, stop everything)."""
+build the run context, start the services and dependencies, check one claim, finish (reports,
+stop everything)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from signoff.report import RunInfo, write_reports
 from signoff.report.terminal import render_table
 from signoff.run_end import RunEnd, failure_parts
 from signoff.server import stop_target_server
-from signoff.services import start_services, stop_services
+from signoff.services import DependencyStarts, Surroundings, start_services, stop_services
 from signoff.units import format_duration, parse_duration
 from signoff.verdict import Verdict
 
@@ -79,15 +80,27 @@ def restore_sigterm(previous: Handler) -> None:
 
 
 def start(ctx: RunContext, refs: Sequence[ClaimRef], backend: str) -> None:
-    """Reap what a killed run left, then start the services once for the whole run."""
+    """Reap what a killed run left, then start the services and the dependencies once for the
+    whole run, in parallel (none when no claim to check needs them). ServiceError if one
+    cannot start (the run exits 3): the dependencies up are stopped here, the services by
+    finish()."""
     for line in processes.reap_leftovers():
         sys.stderr.write(f"signoff: stopped a leftover of a killed run: {line}\n")
-    wanted = list(ctx.claims.target.services)
-    if not any(kinds.by_name(r.kind).services for r in refs):
-        wanted = []
-    ctx.services = start_services(
-        wanted, backend=backend, timeout=min(120.0, max(ctx.remaining(), 1.0))
+    target = ctx.claims.target
+    needed = any(kinds.by_name(r.kind).services for r in refs)
+    timeout = min(120.0, max(ctx.remaining(), 1.0))
+    where = Surroundings.of(ctx.claims, ctx.report_dir)
+    starts = DependencyStarts(
+        target.dependencies if needed else {}, where, time.monotonic() + timeout
     )
+    try:
+        ctx.services = start_services(
+            list(target.services) if needed else [], backend=backend, timeout=timeout
+        )
+    except BaseException:
+        starts.abandon()
+        raise
+    ctx.services.update(starts.wait())  # finish() stops the services if this raises
     ctx.info.services = {name: svc.describe() for name, svc in ctx.services.items()}
     ctx.hub = ProxyHub()
     ctx.hub.start()
@@ -182,6 +195,7 @@ def finish(ctx: RunContext, refs: Sequence[ClaimRef], end: RunEnd | None = None)
         finally:
             if ctx.hub is not None:
                 ctx.hub.close()
+        ctx.info.notes.extend(ctx.run_at_finish())  # what kinds made on the services, dropped
         stop_services(ctx.services)
     finally:
         processes.stop_all()

@@ -95,10 +95,14 @@ def test_pytest_and_signoff_run_agree(tmp_path: Path) -> None:
         == {
             "import:tiny.config": "holds",
             "timeout:ping raises a redis error": "fails",
-            "websocket:heartbeat every 20 s": "error",
+            "websocket:heartbeat every 20 s": "fails",
         }
     )
     # pytest's own test ids are the claim ids
     assert "[timeout:ping raises a redis error]" in direct.stdout
     websocket = claims(by_run)["websocket:heartbeat every 20 s"]
-    assert websocket["evidence"] == "not checked: no websocket probe in this version"
+    assert re.fullmatch(
+        r"the opening handshake of ws://127\.0\.0\.1:\d+/ws failed: the server answered "
+        r"HTTP/1\.0 404 File not found \(not 101 Switching Protocols\)",
+        websocket["evidence"],
+    ), websocket["evidence"]

@@ -29,9 +29,9 @@ from signoff.kinds.http.check import (
     json_mismatches,
     while_words,
 )
-from signoff.kinds.http.met import FaultWatch, Met
 from signoff.serve_app import interface_of
 from signoff.server import ServerError
+from signoff.server_met import FaultWatch, Met
 from signoff.verdict import Verdict
 from tests.runs import ROOT, claims, signoff
 
@@ -418,11 +418,11 @@ def test_flask_app_with_faults_and_a_background_process(tmp_path: Path) -> None:
 
     # a server that dies during a claim is started again for the next one
     assert found[crash]["evidence"].startswith("GET /crash got no answer (")
-    assert "note: the server exited (status 3) during this claim" in found[crash]["evidence"]
+    assert "note: the server exited with status 3 during this claim" in found[crash]["evidence"]
     restarted = found["http:healthy after the server was restarted"]
     assert restarted["status"] == "holds"
     assert (
-        "note: the server had exited (status 3) during an earlier claim; restarted"
+        "note: the server exited with status 3 during an earlier claim; restarted"
         in (restarted["evidence"])
     )
 

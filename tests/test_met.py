@@ -9,13 +9,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from signoff.engine.met import Met, SocketSampler, connect_attempts, count_met, refused_in_error
+from signoff.engine.met import (
+    Met,
+    SocketSampler,
+    connect_attempts,
+    count_met,
+    judge_met,
+    refused_in_error,
+)
 from signoff.engine.runner import ChildResult, Event, StepsResult
 from signoff.engine.warmup import read_warmup, warmup_bound
 from signoff.faults.model import Fault, parse_fault
 from signoff.kinds.degradation.check import _Findings
 from signoff.kinds.degradation.check import _judge_met as judge_degradation_met
-from signoff.kinds.timeouts.check import _judge_met as judge_timeout_met
 from signoff.verdict import Verdict
 
 PROXY = ("127.0.0.1", 41235)
@@ -171,7 +177,7 @@ def verdict(status: str, evidence: str) -> Verdict:
 
 def test_a_timeout_that_would_hold_without_meeting_its_fault_is_error() -> None:
     v = verdict("holds", "ended after 8 us: raised app.errors.Unavailable: circuit open")
-    judge_timeout_met(v, Met(Fault("hang"), "redis"))
+    judge_met(v, Met(Fault("hang"), "redis"))
     assert v.status == "error"
     assert v.evidence == (
         "the call never connected to redis: the hang was not exercised\n"
@@ -182,15 +188,15 @@ def test_a_timeout_that_would_hold_without_meeting_its_fault_is_error() -> None:
 
 def test_a_failing_timeout_stays_failed_and_tells_the_count() -> None:
     v = verdict("fails", "raised the wrong exception")
-    judge_timeout_met(v, Met(Fault("hang"), "redis"))
+    judge_met(v, Met(Fault("hang"), "redis"))
     assert (v.status, v.evidence.splitlines()[-1]) == (
         "fails",
         "the call never connected to redis: the hang was not exercised",
     )
     ok = verdict("holds", "ended after 1.005 s")
-    judge_timeout_met(ok, Met(Fault("hang"), "redis", at_proxy=1))
+    judge_met(ok, Met(Fault("hang"), "redis", at_proxy=1))
     assert (ok.status, ok.evidence) == ("holds", "ended after 1.005 s\n1 connection met the hang")
-    judge_timeout_met(ok, None)  # no fault put in force: nothing to say
+    judge_met(ok, None)  # no fault put in force: nothing to say
     assert ok.measured == {"connections_met": 1}
 
 

@@ -341,8 +341,10 @@ def _is_coroutine(value: object) -> bool:
     return cls.__name__ == "coroutine" and cls.__module__ == "builtins"
 
 
-def _call(func: Callable[[], Any]) -> Any:
-    result = func()
+def _call(
+    func: Callable[..., Any], args: list[Any] | None = None, kwargs: dict[str, Any] | None = None
+) -> Any:
+    result = func(*(args or ()), **(kwargs or {}))
     if _is_coroutine(result):
         import asyncio
 
@@ -428,6 +430,22 @@ def _result(step: str, ok: bool, value: Any, seconds: float) -> dict[str, Any]:
         cycle=_cycle(exc),
     )
     return result
+
+
+_JSON_MAX = 256 * 1024
+
+
+def _as_json(value: Any) -> dict[str, Any]:
+    """{"result_json": the value as JSON text} (what JSON has no type for, as its str()), or
+    {"result_json_error": why it cannot be}."""
+    try:
+        text = _dumps(value, default=str, ensure_ascii=False)
+    except Exception as exc:  # keys JSON cannot have, a cycle, a str() that raises
+        error = exc
+        return {"result_json_error": _safe(lambda: f"{_type_name(type(error))}: {error}", 500)}
+    if len(text) > _JSON_MAX:
+        return {"result_json_error": f"its JSON is {len(text)} characters, over {_JSON_MAX}"}
+    return {"result_json": text}
 
 
 def _write_result(path: str, result: dict[str, Any]) -> None:
@@ -537,8 +555,10 @@ def _steps_work(step: dict[str, Any], slots: dict[str, Any]) -> Callable[[], Any
         if code is not None and code.co_flags & _CO_COROUTINE:
             import asyncio  # noqa: F401 - imported before the clock starts, not charged to the call
 
+        args, kwargs = list(step.get("args") or ()), dict(step.get("kwargs") or {})
+
         def call() -> Any:
-            return _call(getattr(func, attr) if attr else func)
+            return _call(getattr(func, attr) if attr else func, args, kwargs)
 
         return call
     cls = slots[step["until_not"]]
@@ -574,6 +594,8 @@ def _run_steps(spec: dict[str, Any], stacks: Any) -> NoReturn:
             result["attempts"] = attempts
         if op != "resolve":
             result["instance_of"] = {c: _is_instance(value, slots[c]) for c in step["classify"]}
+        if ok and step.get("as_json"):
+            result.update(_as_json(value))
         _append_result(spec["result"], result)
         if ok:
             slots[name] = value

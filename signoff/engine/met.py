@@ -18,13 +18,16 @@ connect, so it has counted each one the hook saw, and the larger of the two coun
 With refuse, kill and blackhole the proxy's count is of connections opened before the fault
 (pooled), and the new attempts are seen only on the client side, where one attempt may be seen
 by the hook, the sockets and the error at once: the largest of those three, plus the proxy's.
+
+With several faults at once (`faults = {...}`, `FaultWindows`), each is counted on its own proxy
+and each must be met: a chain that skips a link it claims to try is caught this way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -34,6 +37,7 @@ import psutil
 from signoff.engine.runner import ChildResult, Event, OnTick
 from signoff.faults.controller import FaultState, faulted
 from signoff.faults.model import Fault
+from signoff.verdict import Verdict
 
 if TYPE_CHECKING:  # the run context is the caller's: the engine imports no kind, nor the run
     from signoff.context import ClaimSetup, RunContext
@@ -79,6 +83,62 @@ class Met:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("s" if n != 1 else "")
+
+
+def describe_faults(faults: Mapping[str, Fault]) -> str:
+    """ "redis kill", or "edge_tts refuse, coqui_tts hang": a claim's faults, for its budget."""
+    return ", ".join(f"{name} {fault}" for name, fault in faults.items())
+
+
+def figures_by_fault(figures: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
+    """The `measured` figures of what met a claim's faults, from each fault's (by service or
+    dependency): one fault's as they are; with several, `connections_met` is their sum and
+    each fault's figures follow under its name ("connections_met_coqui_tts")."""
+    if len(figures) == 1:
+        return dict(next(iter(figures.values())))
+    merged = {"connections_met": sum(one.get("connections_met", 0) for one in figures.values())}
+    for name, one in figures.items():
+        merged.update({f"{key}_{name}": value for key, value in one.items()})
+    return merged
+
+
+def as_mets(met: Met | Sequence[Met] | None) -> tuple[Met, ...]:
+    """What met a claim's faults, whichever way a caller has it: none, one, or one per fault."""
+    if met is None:
+        return ()
+    return (met,) if isinstance(met, Met) else tuple(met)
+
+
+def met_lines(mets: Sequence[Met]) -> list[str]:
+    """What met each fault, for the evidence: one fault's line as `Met.describe` says it; with
+    several, the faults nobody met first ("the call never connected to coqui_tts: ..."), then
+    the others, each after its name ("edge_tts: 1 connect refused")."""
+    if len(mets) == 1:
+        return [mets[0].describe()]
+    unmet = [m.describe() for m in mets if m.total == 0]
+    return unmet + [f"{m.service}: {m.describe()}" for m in mets if m.total > 0]
+
+
+def met_figures(mets: Sequence[Met]) -> dict[str, int]:
+    """`measured` figures of `mets`: `connections_met`, and each fault's with several."""
+    return figures_by_fault({m.service: {"connections_met": m.total} for m in mets})
+
+
+def judge_met(verdict: Verdict, met: Met | Sequence[Met] | None) -> None:
+    """A call that never met one of its faults proves nothing: what would hold is `error`,
+    naming the fault nobody met; what fails still fails (it did what the claim says it must
+    not), and says so too. `met`: what met the claim's fault, or each of its faults (none: the
+    claim put no fault in force, and there is nothing to say)."""
+    mets = as_mets(met)
+    if not mets:
+        return
+    verdict.measured.update(met_figures(mets))
+    lines = "\n".join(met_lines(mets))
+    if any(m.total == 0 for m in mets) and verdict.status == "holds":
+        verdict.status = "error"
+        verdict.evidence = f"{lines}\n{verdict.evidence}"
+    else:
+        verdict.evidence += f"\n{lines}"
 
 
 def count_met(
@@ -238,4 +298,82 @@ class FaultWindow:
         tb: TracebackType | None,
     ) -> bool:
         # an error inside the block reaches `faulted`, which never masks it
+        return bool(self._stack.__exit__(exc_type, exc, tb))
+
+
+class FaultWindows:
+    """Every fault of a claim (`planned_faults()`: {service or dependency: fault}), each on its
+    own proxy in a FaultWindow: all put in force by `put()` (at once, or at a warmup's barrier),
+    all lifted by `lift()` or when the with-block ends; `met()` counts, for each, the
+    connections that met it in the measured `steps`. `missing`: the names the run has no
+    service (or proxy) for; the windows are empty then, and the claim cannot be checked."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        setup: ClaimSetup,
+        faults: Mapping[str, Fault],
+        steps: Collection[str],
+    ) -> None:
+        self.missing = [n for n in faults if n not in ctx.services or n not in setup.proxies]
+        self.windows: list[FaultWindow] = []
+        if not self.missing:
+            self.windows = [
+                FaultWindow(ctx, setup, name, fault, steps) for name, fault in faults.items()
+            ]
+        self._stack = contextlib.ExitStack()
+        for window in self.windows:
+            self._stack.enter_context(window)
+
+    def missing_evidence(self) -> str:
+        """The evidence of a claim whose faults name what the run does not have."""
+        names = " and ".join(self.missing)
+        verb = "is" if len(self.missing) == 1 else "are"
+        return f"could not check: {names} {verb} not among the run's services and dependencies"
+
+    @property
+    def on_tick(self) -> OnTick | None:
+        ticks = [w.on_tick for w in self.windows if w.on_tick is not None]
+        if not ticks:
+            return None
+        if len(ticks) == 1:
+            return ticks[0]
+
+        def every(pid: int, phase: str) -> None:
+            for tick in ticks:
+                tick(pid, phase)
+
+        return every
+
+    @property
+    def note(self) -> str | None:
+        notes = [w.note for w in self.windows if w.note]
+        return "; ".join(notes) if notes else None
+
+    def put(self) -> None:
+        """Put every fault in force (once each)."""
+        for window in self.windows:
+            window.put()
+
+    def lift(self) -> None:
+        """Lift every fault, the last put first; each is lifted even when another's service
+        does not come back (that error is raised once all are lifted)."""
+        with contextlib.ExitStack() as lifting:
+            for window in self.windows:
+                lifting.callback(window.lift)
+
+    def met(self, results: Iterable[ChildResult | None], events: Iterable[Event]) -> list[Met]:
+        """What met each fault put in force (none when none was); read once they are lifted."""
+        results, events = list(results), list(events)
+        return [m for w in self.windows if (m := w.met(results, events)) is not None]
+
+    def __enter__(self) -> FaultWindows:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
         return bool(self._stack.__exit__(exc_type, exc, tb))

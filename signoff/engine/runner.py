@@ -109,6 +109,9 @@ class ChildResult:
     # or the exception, is an instance of; and a poll step's every call
     instance_of: Mapping[str, bool] = field(default_factory=dict)
     attempts: tuple[Attempt, ...] = ()
+    # run_steps, a call step with `as_json`: the returned value as JSON text, or why not
+    result_json: str | None = None
+    result_json_error: str | None = None
 
     @property
     def waiting_on(self) -> str | None:
@@ -211,7 +214,10 @@ class Step:
     - "resolve": import `ref` ("module:attr[.attr]") and keep the object; with `is_class`, an
       object that is not a class fails the step (TypeError).
     - "call": call the object kept under `func` (or its attribute `attr`: a method of an
-      earlier call's result) with no arguments; keep what it returns.
+      earlier call's result) with `args` and `kwargs` (JSON values; none by default); keep
+      what it returns. With `as_json`, the result's `result_json` is the returned value as
+      JSON (values JSON has no type for are written as their str()), or `result_json_error`
+      says why it could not be.
     - "poll": call `func` again and again, `every` seconds apart, for at most `for_s` seconds,
       until it returns something that is not an instance of the class kept under `until_not`.
       The result is the last call's; `attempts` lists every call.
@@ -234,6 +240,9 @@ class Step:
     until_not: str = ""
     every: float = 0.2
     for_s: float = 0.0
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    as_json: bool = False
 
 
 @dataclass(frozen=True)
@@ -784,6 +793,8 @@ def _from_record(result: Mapping[str, Any], base: Mapping[str, Any]) -> ChildRes
             "cycle": tuple(result["cycle"]) if result.get("cycle") else None,
             "instance_of": dict(result.get("instance_of") or {}),
             "attempts": tuple(_attempt(a) for a in result.get("attempts") or ()),
+            "result_json": result.get("result_json"),
+            "result_json_error": result.get("result_json_error"),
         },
     )
 

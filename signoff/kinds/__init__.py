@@ -73,9 +73,16 @@ BUILTIN: tuple[Kind, ...] = (
     Kind(
         "load", "load", "signoff.kinds.load.check:check", suite="load", services=True, server=True
     ),
-    Kind("websocket", "websocket", None, suite="websocket", services=True, server=True),
-    Kind("call", "call", None, suite="call", services=True),
-    Kind("sql", "sql", None, suite="sql", services=True),
+    Kind(
+        "websocket",
+        "websocket",
+        "signoff.kinds.websocket.check:check",
+        suite="websocket",
+        services=True,
+        server=True,
+    ),
+    Kind("call", "call", "signoff.kinds.call.check:check", suite="call", services=True),
+    Kind("sql", "sql", "signoff.kinds.sql.check:check", suite="sql", services=True),
 )
 
 

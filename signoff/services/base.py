@@ -128,7 +128,9 @@ class Service(ABC):
     """A Redis or Postgres server the harness can reach, and, if it owns it, fault."""
 
     name: ClassVar[str]
-    """Which service: "redis" or "postgres"."""
+    """Which service: "redis", "postgres", or a dependency's name (a class of its own each)."""
+    url_env: ClassVar[str]
+    """The environment variable that hands a target process its address: "REDIS_URL"."""
 
     def __init__(self, backend: str) -> None:
         self.backend: str = backend
@@ -237,7 +239,7 @@ class LocalServer(Service):
         """The server's command line for `self.port`."""
 
     def spawn_options(self) -> dict[str, Any]:
-        """Extra Popen arguments (user, group, env)."""
+        """Extra Popen arguments (user, group, env; cwd instead of the temp folder)."""
         return {}
 
     def prepare(self, deadline: float) -> None:
@@ -272,8 +274,7 @@ class LocalServer(Service):
                 role=self.role,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=self.tmpdir,
-                **self.spawn_options(),
+                **{"cwd": self.tmpdir, **self.spawn_options()},
             )
         try:
             self.wait_ready(deadline, self._check_alive)

@@ -1,8 +1,10 @@
 """Degradation claims: with a service down, a getter still returns in time (a stand-in, when
 `expect` names one), the stand-in fails cleanly (`then`, `raises`), and once the service is back
 the getter hands out the real thing again (`recovers`). A fault the getter never met proves
-nothing (`met.py`): such a claim is `error`, never `holds`. With `warmup`, `call` runs once
-without the fault first, in the same process (`warmup.py`).
+nothing (`met.py`): such a claim is `error`, never `holds`. Several faults at once (`faults =
+{...}`: a fallback chain, one claim per link) are put in force together and lifted together,
+and each one must be met: a chain that skips a link it claims to try is `error`, naming it.
+With `warmup`, `call` runs once without the faults first, in the same process (`warmup.py`).
 
 The whole claim runs in ONE fresh interpreter of the target (`run_steps`): under the fault it
 calls `call` and `then`; at the barrier "lifted" the parent lifts the fault (a killed server is
@@ -16,14 +18,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from signoff.claims.model import ClaimRef, DegradationClaim
 from signoff.context import RunContext
 from signoff.engine.evidence import crash_details, describe_exception, describe_hang, hang_details
-from signoff.engine.met import FaultWindow, Met
+from signoff.engine.met import FaultWindows, Met, as_mets, describe_faults, met_figures, met_lines
 from signoff.engine.runner import (
     MIN_IMPORT_TIMEOUT,
     ChildResult,
@@ -49,21 +51,27 @@ def check_degradation(ctx: RunContext, claim_id: str, spec: DegradationClaim) ->
         "holds",
         budget={"within_s": spec.within, "tolerance_s": round(slack, 3)},
     )
-    if spec.fault is not None:
-        verdict.budget["fault"] = f"{spec.service} {spec.fault}"
+    faults = spec.planned_faults()
+    if faults:
+        verdict.budget["fault"] = describe_faults(faults)
     if spec.recovers is not None:
         verdict.budget["recovers_s"] = spec.recovers
         verdict.budget["recovers_tolerance_s"] = round(tolerance(spec.recovers), 3)
     plan = _Plan(spec, min(watch_s(spec.within), max(ctx.remaining(), spec.within + slack)))
     with (
         ctx.claim_setup(spec.env) as setup,
-        FaultWindow(ctx, setup, spec.service, spec.fault, MEASURED) as window,
+        FaultWindows(ctx, setup, faults, MEASURED) as window,
     ):
+        if window.missing:
+            verdict.status = "error"
+            verdict.evidence = window.missing_evidence()
+            verdict.duration_s = time.monotonic() - started
+            return verdict
         if not spec.warmup:
             window.put()
 
         def at_barrier(name: str, done: tuple[ChildResult, ...]) -> bool:
-            if name == FAULT_BARRIER:  # the warmup is done: the fault starts now
+            if name == FAULT_BARRIER:  # the warmup is done: the faults start now
                 window.put()
                 return True
             window.lift()  # a killed server restarts and answers before this returns
@@ -172,8 +180,10 @@ class _Plan:
 
     @property
     def came_back(self) -> str:
-        service = self.spec.service
-        return f"after {service} came back" if service else "after the fault was lifted"
+        names = list(self.spec.planned_faults())
+        if not names:
+            return "after the fault was lifted"
+        return f"after {' and '.join(names)} came back"
 
 
 # -- judging -----------------------------------------------------------------------------------
@@ -198,20 +208,22 @@ class _Findings:
         self.problems.append(line)
 
 
-def _judge_met(findings: _Findings, met: Met | None) -> None:
-    """A getter that never met its fault proves nothing: what would hold is `error`; what fails
-    still fails (it did what the claim says it must not), and says so too."""
-    if met is None:
+def _judge_met(findings: _Findings, met: Met | Sequence[Met] | None) -> None:
+    """A getter that never met one of its faults proves nothing: what would hold is `error`,
+    naming the fault nobody met (a chain that skips a link); what fails still fails (it did
+    what the claim says it must not), and says so too. `met`: what met the fault, or each."""
+    mets = as_mets(met)
+    if not mets:
         return
-    findings.measured["connections_met"] = met.total
-    line = met.describe()
-    if met.total == 0 and findings.status == "holds":
+    findings.measured.update(met_figures(mets))
+    lines = met_lines(mets)
+    if any(m.total == 0 for m in mets) and findings.status == "holds":
         findings.status = "error"
-        findings.problems = [line, *findings.facts]
+        findings.problems = [*lines, *findings.facts]
     elif findings.status == "holds":
-        findings.facts.insert(1, line)  # after "degraded in ...": what the getter met
+        findings.facts[1:1] = lines  # after "degraded in ...": what the getter met
     else:
-        findings.problems.append(line)
+        findings.problems.extend(lines)
 
 
 def _lookup(done: tuple[ChildResult, ...]) -> Callable[[str], ChildResult | None]:

@@ -1,18 +1,19 @@
-"""[[http]] claims: what an endpoint of the served target answers, with or without a fault.
+"""[[http]] claims: what an endpoint of the served target answers, with or without faults.
 
 The request is sent `repeat` times, one after the other, on one keep-alive client, to the
-run's target server (`signoff.server`); the fault, if any, is in force on the server's own proxy
-for that service (a `kill` kills the real server too) for all of them. Each request gets
-`within` plus the timing tolerance (as for [[timeouts]]) as a hard deadline for the whole
-exchange, body included. The checks apply to the last response: its status (any 2xx unless
-`status` is given), `json` (a subset of the response's JSON), `response_headers` (names
-case-insensitive, values exact) and its time. A request before the last that gets no answer
-in time ends the claim there: it fails, naming which one.
+run's target server (`signoff.server`); the faults, if any (`fault`, or several at once with
+`faults`), are all in force on the server's own proxies for those services (a `kill` kills the
+real server too) for all of them. Each request gets `within` plus the timing tolerance (as for
+[[timeouts]]) as a hard deadline for the whole exchange, body included. The checks apply to the
+last response: its status (any 2xx unless `status` is given), `json` (a subset of the
+response's JSON), `response_headers` (names case-insensitive, values exact), `absent_headers`
+(not there at all) and its time. A request before the last that gets no answer in time ends
+the claim there: it fails, naming which one.
 
-A fault the requests never meet proves nothing (see http_met.py for what is counted): when no
-connection of the server met the fault and no connect attempt was seen, the claim is `error`
-with that reason (and the answer it would have been judged on); otherwise the evidence and
-`measured` say how many met it.
+A fault the requests never meet proves nothing (see met.py for what is counted), and with
+several faults each one must be met: when no connection of the server met one of them and no
+connect attempt was seen, the claim is `error` naming that service (and the answer it would
+have been judged on); otherwise the evidence and `measured` say how many met each.
 """
 
 from __future__ import annotations
@@ -30,16 +31,19 @@ import httpx
 
 from signoff.claims.model import ClaimRef, HttpClaim
 from signoff.context import RunContext
+from signoff.engine.json_subset import cut as _cut
+from signoff.engine.json_subset import json_mismatches
+from signoff.engine.json_subset import short_json as _short
+from signoff.engine.met import describe_faults, figures_by_fault
 from signoff.engine.timing import tolerance
 from signoff.faults.controller import faulted
 from signoff.faults.model import Fault
 from signoff.faults.proxy import FaultProxy
-from signoff.kinds.http.met import FaultWatch, Met
 from signoff.server import TargetServer, server_or_error
+from signoff.server_met import FaultWatch, Met
 from signoff.units import format_duration, format_size
 from signoff.verdict import Verdict
 
-EXCERPT_MAX = 200
 EXIT_WAIT = 0.5  # after a request with no answer: how long the server may take to exit
 _WHILE_WORDS = {
     "kill": "was killed",
@@ -81,51 +85,6 @@ def describe_fault(service: str, fault: Fault) -> str:
     if fault.kind == "slow" and fault.amount is not None:
         return f"{service} answering at {format_size(fault.amount)}/s"
     return f"{service} {fault}"
-
-
-def json_mismatches(actual: Any, expected: Any, path: str = "") -> list[str]:
-    """Where `actual` does not contain `expected`: tables are matched as subsets, recursively
-    (every expected key present, with a matching value; other keys ignored); anything else,
-    arrays included, must be equal, with its JSON type (true is not 1)."""
-    where = path or "the body"
-    if isinstance(expected, Mapping):
-        if not isinstance(actual, Mapping):
-            return [f"{where}: expected an object, got {_short(actual)}"]
-        problems: list[str] = []
-        for key, value in expected.items():
-            sub = f"{path}.{key}" if path else str(key)
-            if key not in actual:
-                problems.append(f"{sub}: missing")
-            else:
-                problems.extend(json_mismatches(actual[key], value, sub))
-        return problems
-    if not _same(actual, expected):
-        return [f"{where}: expected {_short(expected)}, got {_short(actual)}"]
-    return []
-
-
-def _same(actual: Any, expected: Any) -> bool:
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return type(actual) is type(expected) and actual == expected
-    if isinstance(expected, int | float) and isinstance(actual, int | float):
-        return actual == expected
-    if isinstance(expected, list):
-        return (
-            isinstance(actual, list)
-            and len(actual) == len(expected)
-            and all(_same(a, e) for a, e in zip(actual, expected, strict=True))
-        )
-    if isinstance(expected, Mapping):
-        return isinstance(actual, Mapping) and not json_mismatches(actual, expected)
-    return type(actual) is type(expected) and actual == expected
-
-
-def _short(value: Any) -> str:
-    return _cut(json.dumps(value, ensure_ascii=False, sort_keys=False))
-
-
-def _cut(text: str, limit: int = EXCERPT_MAX) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def body_excerpt(body: bytes, headers: httpx.Headers) -> tuple[str, Any, bool]:
@@ -199,47 +158,49 @@ def check_http(ctx: RunContext, claim_id: str, spec: HttpClaim) -> Verdict:
     if server.restart_note:
         notes.append(server.restart_note)
         server.restart_note = None
-    fault_words = ""
-    met: Met | None = None
     per_request = spec.within + slack
-    if spec.fault is None:
-        answer = asyncio.run(send(server, spec, per_request, ctx.deadline))
-    else:
-        name = spec.fault.service
-        service = ctx.services.get(name)
-        proxy = server.proxies.get(name)
-        if service is None or proxy is None:
-            verdict.status = "error"
-            verdict.evidence = f"could not check: {name} is not among the run's services"
-            verdict.duration_s = time.monotonic() - started
-            return verdict
-        fault = spec.fault.kind
-        fault_words = describe_fault(name, fault)
-        watch = FaultWatch(server, name, fault, open_before=proxy.connections)
-        # the background's proxy is lifted last, once the service answers again
-        with (
-            _background_faulted(server.background_proxies.get(name), fault),
-            faulted(fault, service=service, proxy=proxy) as state,
-        ):
+    faults = spec.planned_faults()
+    missing = [name for name in faults if name not in ctx.services or name not in server.proxies]
+    if missing:
+        verdict.status = "error"
+        verdict.evidence = (
+            f"could not check: {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not among the run's services"
+        )
+        verdict.duration_s = time.monotonic() - started
+        return verdict
+    watches = {
+        name: FaultWatch(server, name, fault, open_before=server.proxies[name].connections)
+        for name, fault in faults.items()
+    }
+    mets: dict[str, Met] = {}
+    with contextlib.ExitStack() as in_force:
+        states = []
+        for name, fault in faults.items():
+            # the background's proxy is lifted after the service's, once it answers again
+            in_force.enter_context(_background_faulted(server.background_proxies.get(name), fault))
+            states.append(
+                in_force.enter_context(
+                    faulted(fault, service=ctx.services[name], proxy=server.proxies[name])
+                )
+            )
+        for watch in watches.values():  # every fault is in force: the window opens
             watch.start()
-            try:
-                answer = asyncio.run(send(server, spec, per_request, ctx.deadline))
-            finally:
-                met = watch.stop()
-        if state.note:
-            notes.append(state.note)
-        if met.exercised:
-            fault_words += f"; {met.summary()}"
-    _judge(verdict, spec, answer, per_request, fault_words)
-    if met is not None:
-        _judge_met(verdict, spec, met, answer)
+        try:
+            answer = asyncio.run(send(server, spec, per_request, ctx.deadline))
+        finally:
+            mets = {name: watch.stop() for name, watch in watches.items()}
+    notes.extend(state.note for state in states if state.note)
+    _judge(verdict, spec, answer, per_request, _fault_words(faults, mets))
+    if mets:
+        _judge_met(verdict, spec, mets, answer)
     if answer.problem is not None and server.proc is not None:
         # a server that dropped the connection as it died: let its exit be seen
         with contextlib.suppress(subprocess.TimeoutExpired):
             server.proc.wait(EXIT_WAIT)
     if not server.alive and server.proc is not None:
         notes.append(
-            f"the server exited (status {server.proc.returncode}) during this claim; "
+            f"{server.exit_words()} during this claim; "
             "last lines of server.log:\n" + "\n".join(server.log_tail().splitlines()[-8:])
         )
     notes.extend(server.background_problems())
@@ -262,32 +223,53 @@ def _background_faulted(proxy: FaultProxy | None, fault: Fault) -> Iterator[None
         proxy.set_fault(None)
 
 
-def _judge_met(verdict: Verdict, spec: HttpClaim, met: Met, answer: Answer) -> None:
-    """Figures of what met the fault; `error` instead of `holds` when nothing did (the fault
-    was not exercised). An answer that fails the claim fails it with the fault in place, met
-    or not (as [[timeouts]] judges): it stays `fails`, with the reason as a note."""
-    assert spec.fault is not None
-    verdict.measured.update(met.measured())
-    if met.exercised or answer.out_of_time:
+def _fault_words(faults: Mapping[str, Fault], mets: Mapping[str, Met]) -> str:
+    """ "redis killed; 1 connect attempt refused", each fault's words (what met it, when
+    anything did), one after the other."""
+    parts = []
+    for name, fault in faults.items():
+        words = describe_fault(name, fault)
+        met = mets.get(name)
+        if met is not None and met.exercised:
+            words += f"; {met.summary()}"
+        parts.append(words)
+    return "; ".join(parts)
+
+
+def _judge_met(
+    verdict: Verdict, spec: HttpClaim, met: Met | Mapping[str, Met], answer: Answer
+) -> None:
+    """Figures of what met each fault (`met`: the claim's one fault's, or each fault's by
+    service); `error` instead of `holds` when one of them met nothing (that fault was not
+    exercised). An answer that fails the claim fails it with the faults in place, met or not
+    (as [[timeouts]] judges): it stays `fails`, with the reason as a note."""
+    faults = spec.planned_faults()
+    mets = met if isinstance(met, Mapping) else dict.fromkeys(faults, met)
+    verdict.measured.update(figures_by_fault({name: m.measured() for name, m in mets.items()}))
+    if answer.out_of_time:
         return
-    service = spec.fault.service
-    if met.unseen is not None:
-        reason = (
-            f"could not tell whether {spec.request} reached {service} while it "
-            f"{while_words(spec.fault.kind)}: {met.seen()}, but {met.unseen}"
-        )
-    else:
-        reason = (
-            f"{spec.request} never reached {service} while it {while_words(spec.fault.kind)}: "
-            f"the fault was not exercised ({met.seen()})"
-        )
+    reasons = []
+    for name, one in mets.items():
+        if one.exercised:
+            continue
+        if one.unseen is not None:
+            reason = (
+                f"could not tell whether {spec.request} reached {name} while it "
+                f"{while_words(faults[name])}: {one.seen()}, but {one.unseen}"
+            )
+        else:
+            reason = (
+                f"{spec.request} never reached {name} while it {while_words(faults[name])}: "
+                f"the fault was not exercised ({one.seen()})"
+            )
+        reasons.append(reason + one.background_note())
+    if not reasons:
+        return
     if verdict.status != "holds":
-        verdict.evidence += f"\nnote: {reason}{met.background_note()}"
+        verdict.evidence += "".join(f"\nnote: {reason}" for reason in reasons)
         return
     verdict.status = "error"
-    verdict.evidence = (
-        f"{reason}{met.background_note()}\nthe answer, not judged: {verdict.evidence}"
-    )
+    verdict.evidence = "\n".join(reasons) + f"\nthe answer, not judged: {verdict.evidence}"
 
 
 def while_words(fault: Fault) -> str:
@@ -312,8 +294,10 @@ def _budget(spec: HttpClaim, slack: float) -> dict[str, Any]:
         budget["response_headers"] = dict(spec.response_headers)
     if spec.repeat > 1:
         budget["repeat"] = spec.repeat
-    if spec.fault is not None:
-        budget["fault"] = f"{spec.fault.service} {spec.fault.kind}"
+    if spec.absent_headers:
+        budget["absent_headers"] = ", ".join(name.lower() for name in spec.absent_headers)
+    if faults := spec.planned_faults():
+        budget["fault"] = describe_faults(faults)
     return budget
 
 
@@ -372,6 +356,11 @@ def _judge(
         if got != value:
             expected.append(f'header {name}: "{value}"')
             why.append(f"header {name}: missing" if got is None else f'header {name}: "{got}"')
+    for name in spec.absent_headers:
+        got = answer.headers.get(name)
+        if got is not None:
+            expected.append(f"no header {name.lower()}")
+            why.append(f'header {name.lower()}: "{got}" should not be there')
     if answer.seconds > per_request:
         expected.append(
             f"an answer within {format_duration(spec.within)} "

@@ -14,10 +14,19 @@ While the test runs, every 0.5 s, the harness samples the CPU of each Locust pro
 resident memory of the server and its children. A Locust process above 90% of a core in more
 than 20% of the samples makes the claim `error`: the figures would be the generator's.
 
+With [target.server] memory_limit, each sample also reads what the target's memory cgroup
+holds (`signoff.cgroup`: the anonymous and shared memory of the server and its background
+processes, page cache left out) and the OOM killer's kills in it. `max_fraction` is judged on
+the highest sample during the load; `settles_below` on samples taken every 0.25 s after Locust
+has stopped, until the group holds less than that fraction of the limit or `settles_within`
+(and its tolerance) has passed. A process OOM-killed during the claim makes it fail, whatever
+else was seen, with the kill first.
+
 The verdict: `error` when Locust could not run, saturated, or never had all its users running
 (or did not keep them); otherwise `fails` when a percentile is above its bound (no tolerance:
 a true 104 ms p95 fails a 100 ms bound), the failure ratio is above `failure_ratio`, the
-throughput is below `min_rps`, or memory is above `max_rss` or grew more than `max_growth`.
+throughput is below `min_rps`, or memory is above `max_rss` or grew more than `max_growth`, or
+(with memory_limit) above `max_fraction` of the limit, or not back under `settles_below` in time.
 """
 
 from __future__ import annotations
@@ -39,22 +48,27 @@ from urllib.parse import urlsplit
 import psutil
 
 from signoff import bundled, processes
-from signoff.claims.model import ClaimRef, LoadClaim
+from signoff.cgroup import size_words
+from signoff.claims.model import ClaimRef, LoadClaim, Memory
 from signoff.context import RunContext
+from signoff.engine.timing import tolerance
 from signoff.errors import UsageError
 from signoff.kinds.load.stats import (
     LATE_MS,
     SATURATED_CPU,
     SATURATED_SHARE,
     Generator,
+    LimitFigures,
     MemoryFigures,
     NameStats,
     Sample,
+    Settling,
     Times,
     Users,
     by_name,
     find_name,
     generator_load,
+    limit_figures,
     locust_counts,
     memory_figures,
     read_lag,
@@ -71,6 +85,7 @@ LOADTESTS = bundled.loadtests()
 BUNDLED_FLOW = LOADTESTS / "async_endpoints.py"
 TIMES_PLUGIN = LOADTESTS / "signoff_times.py"
 SAMPLE_EVERY = 0.5  # seconds
+SETTLE_EVERY = 0.25  # seconds between samples of the memory cgroup after the load
 WORKERS_WAIT = 20  # seconds the master waits for its workers
 STOP_TIMEOUT = 2  # seconds Locust gives running users to finish at the end
 MARGIN = 30.0  # seconds past the expected end before Locust is killed
@@ -111,6 +126,11 @@ class LocustRun:
     exit_codes: list[int | None] = field(default_factory=list)
     killed: bool = False
     problem: str | None = None
+    limit: int | None = None  # [target.server] memory_limit, when the target runs under one
+    oom_base: int = 0  # the OOM kills in the target's group before the claim
+    oom: str | None = None  # what the OOM killer did during the claim, as evidence words
+    settling: Settling | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def log(self) -> Path:
@@ -245,8 +265,15 @@ def run_locust(
                             _cpu_of(proc, handles)
                 elif end is not None and now <= end:
                     cpu = {p.pid: c for p in run.procs if (c := _cpu_of(p, handles)) is not None}
+                    usage = server.memory()
                     run.samples.append(
-                        Sample(time.time() - run.started, cpu, _rss_of(server.pids()))
+                        Sample(
+                            time.time() - run.started,
+                            cpu,
+                            _rss_of(server.pids()),
+                            group_held=None if usage is None else usage.held,
+                            oom_kills=None if usage is None else usage.oom_kills,
+                        )
                     )
                 time.sleep(SAMPLE_EVERY)
             # the master ends by itself; workers follow it, give them a moment
@@ -278,12 +305,71 @@ def check_load(ctx: RunContext, claim_id: str, spec: LoadClaim) -> Verdict:
     folder = ctx.report_dir / "load" / slug(spec.name)
     expected = spec.duration + STOP_TIMEOUT + 15 + (WORKERS_WAIT if spec.processes > 1 else 0)
     deadline = time.monotonic() + min(expected + MARGIN, max(5.0, ctx.remaining() + MARGIN))
+    restarted = server.restart_note
+    server.restart_note = None
+    group = server.group
+    oom_base = 0 if group is None else group.oom_kills()
+    if group is not None and spec.memory is not None and spec.memory.needs_limit:
+        verdict.budget["memory"]["memory_limit"] = group.limit
     run = run_locust(ctx, server, spec, folder, deadline)
+    if group is not None:
+        run.limit, run.oom_base = group.limit, oom_base
+        memory = spec.memory
+        if memory is not None and memory.settles_below is not None and not run.problem:
+            run.settling = watch_settling(server, memory, group.limit, ctx.remaining())
+        run.oom = _oom_words(server, group.oom_kills() - oom_base)
+    if restarted:
+        run.notes.append(restarted)
     judge(verdict, spec, run)
-    if not server.alive:
-        verdict.evidence += "\nnote: the server exited during this claim"
+    if not server.alive and run.oom is None:
+        verdict.evidence += f"\nnote: {server.exit_words()} during this claim"
     verdict.duration_s = time.monotonic() - started
     return verdict
+
+
+def watch_settling(server: TargetServer, memory: Memory, limit: int, remaining: float) -> Settling:
+    """Sample the target's memory cgroup from now (the load has ended) until it holds less than
+    `settles_below` of the limit, `settles_within` and its tolerance have passed, the server
+    exits, or the run's deadline (`remaining` seconds from now) comes."""
+    assert memory.settles_below is not None
+    settling = Settling(
+        limit, memory.settles_below, memory.settles_within + tolerance(memory.settles_within)
+    )
+    start = time.monotonic()
+    while True:
+        t = time.monotonic() - start
+        usage = server.memory()
+        if not server.alive:  # a dead server's memory is freed: no settling to see
+            settling.problem = f"{server.exit_words()} {t:.1f} s after the load ended"
+            return settling
+        if usage is None:
+            settling.problem = "the target's memory cgroup could not be read"
+            return settling
+        settling.samples.append((t, usage.held))
+        if usage.held < settling.below * limit or t >= settling.window:
+            return settling
+        if t >= remaining:
+            settling.problem = (
+                f"the run's deadline came {t:.1f} s after the load ended, before "
+                f"settles_within ({format_duration(memory.settles_within)})"
+            )
+            return settling
+        time.sleep(min(SETTLE_EVERY, max(0.0, start + settling.window - time.monotonic())))
+
+
+def _oom_words(server: TargetServer, kills: int) -> str | None:
+    """What the OOM killer did in the target's group during the claim (None: nothing)."""
+    if kills <= 0:
+        return None
+    if server.proc is not None and not server.alive and server.killed_by_limit():
+        return server.exit_words()
+    group = server.group
+    words = "" if group is None else f" ({group.oom_words()})"
+    others = "; ".join(server.background_problems())
+    return (
+        f"the memory limit killed {kills} process{'es' if kills > 1 else ''} of the target"
+        f"{words}" + (f": {others}" if others else "")
+    )
 
 
 def _budget(spec: LoadClaim) -> dict[str, Any]:
@@ -300,11 +386,20 @@ def _budget(spec: LoadClaim) -> dict[str, Any]:
     if spec.latency:
         budget["latency_s"] = {k: v.bounds() for k, v in spec.latency.items()}
     if spec.memory is not None:
+        memory = spec.memory
         budget["memory"] = {
             k: v
-            for k, v in (("max_rss", spec.memory.max_rss), ("max_growth", spec.memory.max_growth))
+            for k, v in (
+                ("max_rss", memory.max_rss),
+                ("max_growth", memory.max_growth),
+                ("max_fraction", memory.max_fraction),
+                ("settles_below", memory.settles_below),
+            )
             if v is not None
         }
+        if memory.settles_below is not None:
+            budget["memory"]["settles_within_s"] = memory.settles_within
+            budget["memory"]["settles_tolerance_s"] = tolerance(memory.settles_within)
     return budget
 
 
@@ -325,9 +420,27 @@ def judge(verdict: Verdict, spec: LoadClaim, run: LocustRun) -> None:
     ratio = failures / len(http) if http else 0.0
     rps = len(http) / spec.duration
     verdict.measured = _measured(stats, http, failures, ratio, rps, gen, users, mem)
+    limit = None if run.limit is None else limit_figures(run.samples, run.limit, run.oom_base)
+    if run.limit is not None:
+        verdict.measured["memory_limit"] = _limit_measured(run, limit)
     counts = _counts(times, Path(f"{run.prefix}_stats.csv"), verdict.measured)
-    files = "".join(f"\n{line}" for line in counts) + f"\nLocust's report: {run.folder}"
+    files = "".join(f"\n{line}" for line in [*counts, *(f"note: {n}" for n in run.notes)])
+    files += f"\nLocust's report: {run.folder}"
     problems = _problems(run, http, gen, users)
+    # Locust's Aggregated row counts the flow's job timings as requests too
+    also = f" (and {jobs} job timings, which Locust counts as requests)" if jobs else ""
+    summary = (
+        f"{spec.users} users held for {format_duration(spec.duration)}: {len(http)} HTTP "
+        f"requests{also}, {rps:.1f}/s, {ratio:.2%} failed; generator CPU peak "
+        f"{gen.peak_cpu:.0f}%"
+    )
+    if run.oom is not None:
+        # the limit killing the target is the finding, whatever else the run saw
+        verdict.status = "fails"
+        besides = f"\nnote: besides, {'; '.join(problems)}" if problems else ""
+        oom = _oom_line(run.oom, limit, spec.memory)
+        verdict.evidence = f"{oom}\n{summary}{besides}{files}"
+        return
     if problems:
         verdict.status = "error"
         verdict.evidence = "not checked: " + "; ".join(problems) + files
@@ -353,33 +466,131 @@ def judge(verdict: Verdict, spec: LoadClaim, run: LocustRun) -> None:
     if spec.min_rps is not None and rps < spec.min_rps:
         fails.append(f"{rps:.1f} requests/s, below min_rps {spec.min_rps:g}")
     if spec.memory is not None:
-        if mem is None:
+        unchecked = _judge_memory(spec.memory, mem, limit, run.settling, fails, seen)
+        if unchecked is not None:
             verdict.status = "error"
-            verdict.evidence = f"not checked: the server's memory could not be sampled{files}"
+            verdict.evidence = f"not checked: {unchecked}{files}"
             return
-        if spec.memory.max_rss is not None:
-            words = f"max rss {format_size(mem.max_rss)} (bound {format_size(spec.memory.max_rss)})"
-            (fails if mem.max_rss > spec.memory.max_rss else seen).append(words)
-        if spec.memory.max_growth is not None:
-            words = (
-                f"memory grew {format_size(max(0, mem.growth))} from "
-                f"{format_size(mem.baseline)} to {format_size(mem.end)} "
-                f"(bound {format_size(spec.memory.max_growth)})"
-            )
-            (fails if mem.growth > spec.memory.max_growth else seen).append(words)
-    # Locust's Aggregated row counts the flow's job timings as requests too
-    also = f" (and {jobs} job timings, which Locust counts as requests)" if jobs else ""
-    summary = (
-        f"{spec.users} users held for {format_duration(spec.duration)}: {len(http)} HTTP "
-        f"requests{also}, {rps:.1f}/s, {ratio:.2%} failed; generator CPU peak "
-        f"{gen.peak_cpu:.0f}%"
-    )
     if fails:
         verdict.status = "fails"
         verdict.evidence = "; ".join(fails) + f"\n{summary}{files}"
     else:
         verdict.status = "holds"
         verdict.evidence = "; ".join([*seen, summary]) + files
+
+
+def _judge_memory(
+    memory: Memory,
+    mem: MemoryFigures | None,
+    limit: LimitFigures | None,
+    settling: Settling | None,
+    fails: list[str],
+    seen: list[str],
+) -> str | None:
+    """Add the [load.memory] findings to `fails` and `seen`; or say why they could not be."""
+    if memory.max_rss is not None or memory.max_growth is not None:
+        if mem is None:
+            return "the server's memory could not be sampled"
+        if memory.max_rss is not None:
+            words = f"max rss {format_size(mem.max_rss)} (bound {format_size(memory.max_rss)})"
+            (fails if mem.max_rss > memory.max_rss else seen).append(words)
+        if memory.max_growth is not None:
+            words = (
+                f"memory grew {format_size(max(0, mem.growth))} from "
+                f"{format_size(mem.baseline)} to {format_size(mem.end)} "
+                f"(bound {format_size(memory.max_growth)})"
+            )
+            (fails if mem.growth > memory.max_growth else seen).append(words)
+    if memory.max_fraction is not None:
+        if limit is None:
+            return "the target's memory cgroup could not be sampled during the load"
+        peak = f"peak {_share(limit.peak, limit.limit)}"
+        if limit.peak_fraction > memory.max_fraction:
+            fails.append(
+                f"{peak}, over the {_pct(memory.max_fraction)} claimed, at {limit.peak_at:.1f} s"
+            )
+        else:
+            seen.append(f"{peak} at {limit.peak_at:.1f} s (at most {_pct(memory.max_fraction)})")
+    if memory.settles_below is not None:
+        if settling is None or settling.problem is not None or settling.last is None:
+            why = "no sample" if settling is None else settling.problem or "no sample"
+            return f"settles_below: {why}"
+        goal = f"{_pct(settling.below)} within {format_duration(memory.settles_within)}"
+        under = settling.under
+        if under is not None and limit is not None and limit.peak_fraction <= settling.below:
+            # nothing to settle from: say so, rather than "back under" at 0.0 s
+            seen.append(
+                f"never above {_pct(settling.below)} (peak {_pct(limit.peak_fraction)}), "
+                f"{_share(under[1], settling.limit)} after the load ended"
+            )
+        elif under is not None:
+            seen.append(
+                f"back under {_pct(settling.below)} {under[0]:.1f} s after the load ended "
+                f"({_share(under[1], settling.limit)}; {goal} claimed)"
+            )
+        else:
+            t, held = settling.last
+            low_t, low = settling.lowest or settling.last
+            fails.append(
+                f"still at {_share(held, settling.limit)} {t:.1f} s after the load ended, not "
+                f"under the {goal} claimed (lowest {_pct(settling.fraction(low))} at {low_t:.1f} s)"
+            )
+    return None
+
+
+def _oom_line(oom: str, limit: LimitFigures | None, memory: Memory | None) -> str:
+    """The evidence of a kill by the memory limit: who, when, the highest sample before it."""
+    when = "during the claim"
+    if limit is not None and limit.oom_at is not None:
+        when = f"{limit.oom_at:.1f} s into the load (sampled every {SAMPLE_EVERY:g} s)"
+    words = f"{oom} {when}"
+    if limit is not None and limit.before_oom is not None:
+        t, held = limit.before_oom
+        words += f"; the highest sample before it: {_share(held, limit.limit)} at {t:.1f} s"
+    if memory is not None and memory.max_fraction is not None:
+        words += f"; over the {_pct(memory.max_fraction)} claimed: it reached the limit"
+    return words
+
+
+def _share(held: int, limit: int) -> str:
+    """What a group holds against its limit: "231 MB = 90% of 256 MB"."""
+    return f"{size_words(held, limit)} = {_pct(held / limit)} of {size_words(limit)}"
+
+
+def _pct(fraction: float) -> str:
+    """65% or 65.4%: one decimal at most, none when it is 0."""
+    return f"{fraction * 100:.1f}".removesuffix(".0") + "%"
+
+
+def _limit_measured(run: LocustRun, limit: LimitFigures | None) -> dict[str, Any]:
+    assert run.limit is not None
+    measured: dict[str, Any] = {
+        "limit": run.limit,
+        "measure": "what the target's memory cgroup holds (memory.stat: anonymous and shared "
+        "memory of the server and its background processes; page cache not counted)",
+        "oom_killed": run.oom,
+    }
+    if limit is not None:
+        measured.update(
+            peak_bytes=limit.peak,
+            peak_fraction=round(limit.peak_fraction, 4),
+            peak_at_s=round(limit.peak_at, 2),
+            samples=limit.samples,
+        )
+    settling = run.settling
+    if settling is not None:
+        under = settling.under
+        lowest = settling.lowest
+        measured["settling"] = {
+            "below": settling.below,
+            "window_s": round(settling.window, 3),
+            "under_after_s": None if under is None else round(under[0], 2),
+            "fraction_then": None if under is None else round(settling.fraction(under[1]), 4),
+            "lowest_fraction": None if lowest is None else round(settling.fraction(lowest[1]), 4),
+            "samples": len(settling.samples),
+            "problem": settling.problem,
+        }
+    return measured
 
 
 def _counts(times: Times, csv_path: Path, measured: dict[str, Any]) -> list[str]:

@@ -1,6 +1,7 @@
 """The figures of a [[load]] run, from what the Locust processes and the sampler recorded:
 exact percentiles per request name, failure ratio, throughput, the users Locust kept running,
-the generator's CPU and the target's memory. Pure functions, no Locust import.
+the generator's CPU and the target's memory (and, with a memory limit, its memory cgroup against
+that limit, during the load and as it settles after it). Pure functions, no Locust import.
 
 Percentiles use the nearest-rank method on every request's exact time: p = the smallest
 recorded time such that at least p% of the times are at or below it (sorted times,
@@ -219,6 +220,8 @@ class Sample:
     t: float  # seconds since the test started
     cpu: dict[int, float]  # Locust process id -> percent of one core since the last sample
     rss: int | None  # the server and its children, bytes (None: not measured)
+    group_held: int | None = None  # what the target's memory cgroup holds (memory_limit), bytes
+    oom_kills: int | None = None  # the OOM killer's kills in that group so far
 
 
 @dataclass
@@ -306,3 +309,69 @@ def memory_figures(samples: Sequence[Sample], duration: float) -> MemoryFigures 
         end=measured[-1][1],
         samples=len(measured),
     )
+
+
+@dataclass
+class LimitFigures:
+    """The target's memory cgroup during the load, against its limit."""
+
+    limit: int
+    samples: int
+    peak: int  # the most the group held in a sample (anonymous and shared memory), bytes
+    peak_at: float  # seconds into the load
+    oom_at: float | None  # the first sample that counted an OOM kill the run had not had before
+    before_oom: tuple[float, int] | None = None  # (t, held) of the highest sample before it
+
+    @property
+    def peak_fraction(self) -> float:
+        return self.peak / self.limit
+
+
+def limit_figures(samples: Sequence[Sample], limit: int, oom_base: int) -> LimitFigures | None:
+    """The most the group held in a sample, and when; when an OOM kill was first counted."""
+    measured = [s for s in samples if s.group_held is not None]
+    if not measured:
+        return None
+    top = max(measured, key=lambda s: s.group_held or 0)
+    oom = next((s.t for s in measured if (s.oom_kills or 0) > oom_base), None)
+    figures = LimitFigures(limit, len(measured), top.group_held or 0, top.t, oom)
+    before = [s for s in measured if oom is not None and s.t < oom]
+    if before:
+        high = max(before, key=lambda s: s.group_held or 0)
+        figures.before_oom = (high.t, high.group_held or 0)
+    return figures
+
+
+@dataclass
+class Settling:
+    """What the group held after the load ended, (seconds after the end, bytes), until it was
+    under `below` of the limit or `window` (settles_within and its tolerance) passed."""
+
+    limit: int
+    below: float
+    window: float
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    problem: str | None = None  # why the watch ended early (the server exited, a deadline)
+
+    def fraction(self, held: int) -> float:
+        return held / self.limit
+
+    @property
+    def under(self) -> tuple[float, int] | None:
+        """The first sample under `below`, within the window."""
+        return next(
+            (
+                (t, held)
+                for t, held in self.samples
+                if t <= self.window and held < self.below * self.limit
+            ),
+            None,
+        )
+
+    @property
+    def lowest(self) -> tuple[float, int] | None:
+        return min(self.samples, key=lambda s: s[1], default=None)
+
+    @property
+    def last(self) -> tuple[float, int] | None:
+        return self.samples[-1] if self.samples else None

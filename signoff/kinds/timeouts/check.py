@@ -3,8 +3,9 @@
 Time is the call's wall time in the child, retries included. The call is watched well past its
 budget (`observe_s`), so a client that gives up late is reported with its real time, not just
 "over budget". A fault the call never met proves nothing (`met.py`): such a claim is `error`,
-never `holds`. With `warmup`, the call runs once without the fault first, in the same process
-(`warmup.py`), and only the second call is measured."""
+never `holds`; with several faults at once (`faults = {...}`), each one must be met. With
+`warmup`, the call runs once without the fault first, in the same process (`warmup.py`), and
+only the second call is measured; every fault is put in force after it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from signoff.engine.evidence import (
     hang_details,
     raised_matches,
 )
-from signoff.engine.met import FaultWindow, Met
+from signoff.engine.met import FaultWindows, describe_faults, judge_met
 from signoff.engine.runner import (
     MIN_IMPORT_TIMEOUT,
     ChildResult,
@@ -46,12 +47,18 @@ def check_timeout(ctx: RunContext, claim_id: str, spec: TimeoutClaim) -> Verdict
         "holds",
         budget={"within_s": spec.within, "tolerance_s": round(slack, 3)},
     )
-    if spec.fault is not None:
-        verdict.budget["fault"] = f"{spec.service} {spec.fault}"
+    faults = spec.planned_faults()
+    if faults:
+        verdict.budget["fault"] = describe_faults(faults)
     with ctx.claim_setup(spec.env) as setup:
         roots = setup.target.pythonpath
         watch = min(observe_s(spec.within), max(ctx.remaining(), spec.within + slack))
-        window = FaultWindow(ctx, setup, spec.service, spec.fault, MEASURED)
+        window = FaultWindows(ctx, setup, faults, MEASURED)
+        if window.missing:
+            verdict.status = "error"
+            verdict.evidence = window.missing_evidence()
+            verdict.duration_s = time.monotonic() - started
+            return verdict
         with window:
             if spec.warmup:
                 result, warmup, events = _run_warm(setup.target, spec, watch, window, roots)
@@ -68,7 +75,7 @@ def check_timeout(ctx: RunContext, claim_id: str, spec: TimeoutClaim) -> Verdict
         else:
             _judge(verdict, spec, result, watch, slack, roots)
             if result.step == "call":
-                _judge_met(verdict, window.met([result], events))
+                judge_met(verdict, window.met([result], events))
             if warmup is not None:
                 verdict.measured.update(warmup.measured)
                 verdict.evidence += "\n" + warmup.line
@@ -82,7 +89,7 @@ def _run_warm(
     target: TargetProcess,
     spec: TimeoutClaim,
     watch: float,
-    window: FaultWindow,
+    window: FaultWindows,
     roots: tuple[str, ...],
 ) -> tuple[ChildResult, Warmup | None, tuple[Event, ...]]:
     """Import, the warmup call, the fault put in force at the barrier, the measured call: the
@@ -109,19 +116,6 @@ def _run_warm(
         result = whole.get("call") or missing_call(whole, "call")
     warm = spec.warmup if isinstance(spec.warmup, str) else spec.call
     return result, read_warmup(whole, warm, watch, roots), whole.events
-
-
-def _judge_met(verdict: Verdict, met: Met | None) -> None:
-    """A call that never met its fault proves nothing: what would hold is `error`; what fails
-    still fails (it did what the claim says it must not), and says so too."""
-    if met is None:
-        return
-    verdict.measured["connections_met"] = met.total
-    if met.total == 0 and verdict.status == "holds":
-        verdict.status = "error"
-        verdict.evidence = f"{met.describe()}\n{verdict.evidence}"
-    else:
-        verdict.evidence += f"\n{met.describe()}"
 
 
 def _judge(

@@ -1,5 +1,5 @@
-"""Whether an [[http]] claim's fault met the served target: "a fault the call never meets proves
-nothing" (shared/CLAIMS.md).
+"""Whether a claim's fault met the served target ([[http]], [[websocket]]): "a fault the call
+never meets proves nothing" (shared/CLAIMS.md).
 
 Counted while the fault is in force, from the moment it is until the last request is answered:
 
