@@ -231,6 +231,12 @@ class TargetServer:
             and self.group.oom_kills() > self._oom_base
         )
 
+    def take_restart_note(self) -> list[str]:
+        """The note that the server died during an earlier claim and was started again, for
+        the first claim after it only (an empty list otherwise)."""
+        note, self.restart_note = self.restart_note, None
+        return [note] if note else []
+
     def exit_words(self) -> str:
         """How the latest server process ended: "the server exited with status 3", or "the
         server was killed by its memory limit (OOM, 256 MB; peak 255.9 MB)"."""

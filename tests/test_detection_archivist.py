@@ -5,13 +5,12 @@ with evidence that names the cause, and holds all the others."""
 from __future__ import annotations
 
 import tomllib
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.runs import ROOT, claims, signoff
+from tests.matrix import assert_fails_exactly, assert_generated, run_all
+from tests.runs import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -40,21 +39,6 @@ EVIDENCE = {
 }
 
 
-def _run(claims_file: Path, report_dir: Path) -> dict[str, dict[str, Any]]:
-    run = signoff(
-        "run",
-        str(claims_file),
-        "--services",
-        "embedded",
-        "--report-dir",
-        str(report_dir),
-        timeout=600,
-    )
-    assert "Traceback" not in run.stderr, run.stderr[-3000:]
-    assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
-    return claims(report_dir)
-
-
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict[str, Any]]]:
     """Every claims file of the matrix, run two at a time: most of a run is waiting on hung
@@ -62,10 +46,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict
     files = {"reference": ARCHIVIST / "signoff.toml"} | {
         name: ARCHIVIST / "regressions" / name / "signoff.toml" for name in EXPECTED
     }
-    root = tmp_path_factory.mktemp("archivist")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {name: pool.submit(_run, path, root / name) for name, path in files.items()}
-        return {name: future.result() for name, future in futures.items()}
+    return run_all(files, tmp_path_factory.mktemp("archivist"))
 
 
 def test_reference_holds_every_claim(matrix: dict[str, dict[str, dict[str, Any]]]) -> None:
@@ -90,28 +71,8 @@ def test_regression_fails_exactly_its_claims(
     matrix: dict[str, dict[str, dict[str, Any]]], name: str
 ) -> None:
     found = matrix[name]
-    failing = {k for k, v in found.items() if v["status"] != "holds"}
-    assert failing == set(EXPECTED[name]["fails"]), {
-        k: (found[k]["status"], found[k]["evidence"])
-        for k in failing ^ set(EXPECTED[name]["fails"])
-        if k in found
-    }
-    assert all(found[k]["status"] == "fails" for k in failing)  # caught, not `error`
-    claim_id, words = EVIDENCE[name]
-    evidence = str(found[claim_id]["evidence"])
-    for word in words:
-        assert word in evidence, evidence
+    assert_fails_exactly(found, EXPECTED[name]["fails"], *EVIDENCE[name])
 
 
 def test_regressions_are_the_reference_with_one_bug_each() -> None:
-    """The regression folders are generated: a reference change must be carried into them."""
-    import subprocess
-    import sys
-
-    check = subprocess.run(
-        [sys.executable, str(ARCHIVIST / "regressions" / "make.py"), "--check"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert_generated(ARCHIVIST / "regressions" / "make.py")

@@ -5,16 +5,14 @@ websocket claims at the seed's real values (20 s heartbeat, 60 s idle timeout) h
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tomllib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.runs import ROOT, claims, signoff
+from tests.matrix import assert_fails_exactly, assert_generated, run_all, run_embedded
+from tests.runs import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -62,21 +60,6 @@ EVIDENCE = {
 }
 
 
-def _run(claims_file: Path, report_dir: Path) -> dict[str, dict[str, Any]]:
-    run = signoff(
-        "run",
-        str(claims_file),
-        "--services",
-        "embedded",
-        "--report-dir",
-        str(report_dir),
-        timeout=600,
-    )
-    assert "Traceback" not in run.stderr, run.stderr[-3000:]
-    assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
-    return claims(report_dir)
-
-
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict[str, Any]]]:
     """Every claims file of the matrix, run two at a time (most of a run is waiting: on
@@ -84,10 +67,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict
     files = {"reference": WHEELS / "signoff.toml"} | {
         name: WHEELS / "regressions" / name / "signoff.toml" for name in EXPECTED
     }
-    root = tmp_path_factory.mktemp("wheels")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {name: pool.submit(_run, path, root / name) for name, path in files.items()}
-        return {name: future.result() for name, future in futures.items()}
+    return run_all(files, tmp_path_factory.mktemp("wheels"))
 
 
 def test_reference_holds_every_claim(matrix: dict[str, dict[str, dict[str, Any]]]) -> None:
@@ -113,34 +93,17 @@ def test_regression_fails_exactly_its_claims(
 ) -> None:
     found = matrix[name]
     assert set(found) == set(matrix["reference"])  # the same claims, verbatim
-    failing = {k for k, v in found.items() if v["status"] != "holds"}
-    assert failing == set(EXPECTED[name]["fails"]), {
-        k: (found[k]["status"], found[k]["evidence"])
-        for k in failing ^ set(EXPECTED[name]["fails"])
-        if k in found
-    }
-    assert all(found[k]["status"] == "fails" for k in failing)  # caught, not `error`
-    claim_id, words = EVIDENCE[name]
-    evidence = str(found[claim_id]["evidence"])
-    for word in words:
-        assert word in evidence, evidence
+    assert_fails_exactly(found, EXPECTED[name]["fails"], *EVIDENCE[name])
 
 
 def test_regressions_are_the_reference_with_one_bug_each() -> None:
-    """The regression folders are generated: a reference change must be carried into them."""
-    check = subprocess.run(
-        [sys.executable, str(WHEELS / "regressions" / "make.py"), "--check"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert_generated(WHEELS / "regressions" / "make.py")
 
 
 @pytest.mark.realtime
 def test_websockets_hold_at_the_real_20_s_heartbeat_and_60_s_timeout(tmp_path: Path) -> None:
     """websocket-real.toml: the seed's own values, about 80 s."""
-    found = _run(WHEELS / "websocket-real.toml", tmp_path / "report")
+    found = run_embedded(WHEELS / "websocket-real.toml", tmp_path / "report")
     (claim,) = found.values()
     assert claim["status"] == "holds", claim["evidence"]
     assert len(claim["measured"]["gaps_s"]) == 3

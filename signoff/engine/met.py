@@ -30,7 +30,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import psutil
 
@@ -228,7 +228,25 @@ class SocketSampler:
         return len(self.connecting)
 
 
-class FaultWindow:
+class ExitsItsStack:
+    """A context manager whose exit is its ExitStack's: what it put in force is lifted, the
+    last first, and an error inside the block is never masked."""
+
+    _stack: contextlib.ExitStack
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        return bool(self._stack.__exit__(exc_type, exc, tb))
+
+
+class FaultWindow(ExitsItsStack):
     """A claim's fault (if it has one) on its own proxy: put in force by `put()` (at once, or at
     a warmup's barrier), lifted by `lift()` or when the with-block ends; `met()` then counts the
     connections that met it in the measured `steps`."""
@@ -288,20 +306,8 @@ class FaultWindow:
             sampled=self.sampler.count if self.sampler is not None else 0,
         )
 
-    def __enter__(self) -> FaultWindow:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        # an error inside the block reaches `faulted`, which never masks it
-        return bool(self._stack.__exit__(exc_type, exc, tb))
-
-
-class FaultWindows:
+class FaultWindows(ExitsItsStack):
     """Every fault of a claim (`planned_faults()`: {service or dependency: fault}), each on its
     own proxy in a FaultWindow: all put in force by `put()` (at once, or at a warmup's barrier),
     all lifted by `lift()` or when the with-block ends; `met()` counts, for each, the
@@ -366,14 +372,3 @@ class FaultWindows:
         """What met each fault put in force (none when none was); read once they are lifted."""
         results, events = list(results), list(events)
         return [m for w in self.windows if (m := w.met(results, events)) is not None]
-
-    def __enter__(self) -> FaultWindows:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        return bool(self._stack.__exit__(exc_type, exc, tb))

@@ -154,10 +154,7 @@ def check_http(ctx: RunContext, claim_id: str, spec: HttpClaim) -> Verdict:
     server = server_or_error(ctx, verdict, started)
     if server is None:
         return verdict
-    notes: list[str] = []
-    if server.restart_note:
-        notes.append(server.restart_note)
-        server.restart_note = None
+    notes = server.take_restart_note()
     per_request = spec.within + slack
     faults = spec.planned_faults()
     missing = [name for name in faults if name not in ctx.services or name not in server.proxies]

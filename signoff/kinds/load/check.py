@@ -305,8 +305,7 @@ def check_load(ctx: RunContext, claim_id: str, spec: LoadClaim) -> Verdict:
     folder = ctx.report_dir / "load" / slug(spec.name)
     expected = spec.duration + STOP_TIMEOUT + 15 + (WORKERS_WAIT if spec.processes > 1 else 0)
     deadline = time.monotonic() + min(expected + MARGIN, max(5.0, ctx.remaining() + MARGIN))
-    restarted = server.restart_note
-    server.restart_note = None
+    restarted = next(iter(server.take_restart_note()), None)
     group = server.group
     oom_base = 0 if group is None else group.oom_kills()
     if group is not None and spec.memory is not None and spec.memory.needs_limit:

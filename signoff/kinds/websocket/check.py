@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from signoff.claims.model import ClaimRef, WebsocketClaim
 from signoff.context import RunContext
+from signoff.engine.met import describe_faults
 from signoff.kinds.websocket.client import CLOSE_GRACE, Endpoint, Plan, Session, run_client
-from signoff.kinds.websocket.faults import ServerFaults, describe
+from signoff.kinds.websocket.faults import ServerFaults
 from signoff.kinds.websocket.judge import (
     Part,
     heartbeat_window,
@@ -93,10 +94,7 @@ def check_websocket(ctx: RunContext, claim_id: str, spec: WebsocketClaim) -> Ver
     server = server_or_error(ctx, verdict, started)
     if server is None:
         return verdict
-    notes: list[str] = []
-    if server.restart_note:
-        notes.append(server.restart_note)
-        server.restart_note = None
+    notes = server.take_restart_note()
     endpoint = Endpoint(LOOPBACK, server.port, spec.path, dict(spec.headers))
     wanted = plans(spec)
     planned = spec.planned_faults()
@@ -201,7 +199,7 @@ def _judge_met(verdict: Verdict, planned: Mapping[str, Any], met: Mapping[str, M
                 f"{one.background_note()}"
             )
     seen = "; ".join(f"{name}: {one.summary()}" for name, one in met.items() if one.exercised)
-    during = f"with {describe(planned)}" + (f" ({seen})" if seen else "")
+    during = f"with {describe_faults(planned)}" + (f" ({seen})" if seen else "")
     if not unmet:
         verdict.evidence += f"\n{during}"
     elif verdict.status == "holds":
@@ -264,7 +262,7 @@ def _budget(spec: WebsocketClaim) -> dict[str, Any]:
         budget["reply"] = spec.reply
     planned = spec.planned_faults()
     if planned:
-        budget["faults"] = describe(planned)
+        budget["faults"] = describe_faults(planned)
     return budget
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from types import TracebackType
 
 from signoff.context import RunContext
+from signoff.engine.met import ExitsItsStack
 from signoff.faults.controller import FaultState, faulted
 from signoff.faults.model import Fault
 from signoff.server import TargetServer
@@ -20,7 +20,7 @@ def _fault_watch(server: TargetServer, name: str, fault: Fault, open_before: int
     return FaultWatch(server, name, fault, open_before=open_before)
 
 
-class ServerFaults:
+class ServerFaults(ExitsItsStack):
     """`with ServerFaults(ctx, server, planned) as faults:` every fault in force for the block
     (none when `missing` names what the run does not have); `faults.met()` before it ends."""
 
@@ -63,16 +63,3 @@ class ServerFaults:
 
     def notes(self) -> list[str]:
         return [state.note for state in self.states if state.note]
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        return bool(self._stack.__exit__(exc_type, exc, tb))
-
-
-def describe(planned: Mapping[str, Fault]) -> str:
-    """ "redis hang", "edge_tts refuse, coqui_tts hang"."""
-    return ", ".join(f"{name} {fault}" for name, fault in planned.items())
