@@ -462,6 +462,86 @@ def test_worker_setup_errors(target: TargetProcess) -> None:
     assert time.monotonic() - began < 20
 
 
+PRELOAD = """
+import time
+
+_seen = {}
+
+
+def install(config, places):
+    real = time.time
+    time.time = lambda: real() + config["shift"]
+
+
+def prepare(func, request):
+    _seen.clear()
+
+    def call():
+        _seen["called"] = request["x"]
+        return func(request["x"])
+
+    return call
+
+
+def encode(value, request):
+    return {"repr": repr(value)}
+
+
+def observed(request):
+    return dict(_seen)
+"""
+
+PRELOADED_TARGET = """
+import time
+
+NOW = time.time  # bound at import: the preload's shifted clock
+VALUE = 1
+
+
+def now(x):
+    return NOW()
+
+
+def double(x):
+    return x * 2
+
+
+def boom(x):
+    raise ValueError(x)
+"""
+
+
+def test_worker_preload_runs_before_the_import_and_serves_named_callables(
+    target: TargetProcess,
+) -> None:
+    folder = Path(target.cwd)
+    (folder / "ptarget.py").write_text(PRELOADED_TARGET)
+    preload = folder / "preload.py"
+    preload.write_text(PRELOAD)
+    names = ("now", "double", "boom")
+    refs = {name: f"ptarget:{name}" for name in names}
+    options: dict[str, Any] = {
+        "codec": preload,
+        "preload": preload,
+        "preload_config": {"shift": 1e6},
+        "audit": False,
+    }
+    with Worker(target, refs, **options) as worker:
+        shifted = worker.call({"x": 1}, 5.0, ref="now")
+        doubled = worker.call({"x": 2}, 5.0, ref="double")
+        raised = worker.call({"x": 3}, 5.0, ref="boom")
+    assert float(shifted.value["repr"]) > time.time() + 1e6 - 60
+    assert doubled.value == {"repr": "4"} and doubled.observed == {"called": 2}
+    assert raised.outcome == "raised" and raised.exc_type == "builtins:ValueError"
+    assert raised.observed == {"called": 3}  # what the codec saw, whatever the call's end
+    absent = {"double": "ptarget:double", "absent": "ptarget:absent"}
+    with pytest.raises(WorkerSetupError, match="could not import ptarget:absent") as missing:
+        Worker(target, absent, **options).start()
+    assert missing.value.ref == "ptarget:absent"
+    with pytest.raises(WorkerSetupError, match="ptarget:VALUE is builtins:int, not a callable"):
+        Worker(target, {"value": "ptarget:VALUE"}, **options).start()
+
+
 # -- the detection matrix: signoff run on the reference and each regression ------------------------
 
 

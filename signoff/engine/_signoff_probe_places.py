@@ -1,8 +1,9 @@
 """Which line of the target caused an event, and how much of an exception or a result a
-child reports: shared by the probe children (engine/child.py, kinds/webhooks/child.py), which
-run in the target's own interpreter. Standard library only; loaded by file path, never put on
-sys.path, so it cannot shadow a target module. The child sets `roots` (the target's pythonpath
-folders, each ending in a separator) and adds its own files to `own`."""
+child reports: shared by the probe child (engine/child.py) and the files it loads by path (a
+preload such as kinds/webhooks/child.py), which run in the target's own interpreter. Standard
+library only; loaded by file path, never put on sys.path, so it cannot shadow a target module.
+The child sets `roots` (the target's pythonpath folders, each ending in a separator) and adds
+its own files to `own`."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import os
 
 TYPE_CHECKING = False  # typing is not imported at run time: the target pays for its own
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from types import FrameType, TracebackType
 
-# The limits both children truncate to (characters): an exception's message, a result's repr,
-# a traceback (its last part is kept).
+# The limits every child report truncates to (characters): an exception's message, a result's
+# repr, a traceback (its last part is kept).
 MESSAGE_MAX = 500
 REPR_MAX = 200
 TRACEBACK_MAX = 8000
@@ -80,3 +81,20 @@ def tb_places(tb: TracebackType | None) -> list[tuple[str, int]]:
         tb = tb.tb_next
     places.reverse()
     return places
+
+
+def type_name(cls: type) -> str:
+    """ "module:qualname" of a class."""
+    module = getattr(cls, "__module__", None) or "?"
+    qualname = getattr(cls, "__qualname__", None) or getattr(cls, "__name__", "?")
+    return f"{module}:{qualname}"
+
+
+def safe(func: Callable[[], str], limit: int) -> str:
+    """What `func` formats (a str() or repr() of the target's), cut to `limit` characters; a
+    formatting that raises says so instead."""
+    try:
+        text = func()
+    except Exception as exc:
+        text = f"<{type_name(type(exc))} while formatting>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -19,11 +19,15 @@ a JSON line. At a barrier it writes "wait NAME" to the status pipe and reads one
 release pipe: "go" goes on, anything else ends the steps; EOF (the parent is gone) exits at
 once, and so does a barrier not answered within its timeout.
 
-Mode "serve" (see `worker.py`) imports one callable, resolves the classes named in "classify" and
-loads a codec (a standard-library-only file, by path), says "ready", then serves requests read
-from the release pipe, one JSON line each: the codec turns the request's "args" into a call,
-which runs as "call N" under faulthandler's deadline ("timeout"), and the reply goes back on the
-status pipe as "reply JSON" after "done N SECONDS". EOF on the release pipe ends the process.
+Mode "serve" (see `worker.py`) first loads the "preload" file, if any (standard library only, by
+path, before the target is imported: it may patch what the target binds at import), then imports
+the named callables of "refs", resolves the classes named in "classify" and loads a codec
+(standard library only, by path; the preload itself when it is the same file), says "ready",
+then serves requests read from the release pipe, one JSON line each: the codec turns the
+request's "args" and the callable it names ("ref") into a call, which runs as "call N" under
+faulthandler's deadline ("timeout"), and the reply goes back on the status pipe as "reply JSON"
+after "done N SECONDS". EOF on the release pipe ends the process. "audit": false leaves out the
+audit hook that records side effects (a preload with its own hook, a timed loop).
 """
 
 from __future__ import annotations
@@ -90,26 +94,30 @@ _state = _State()
 # --- attribution: which line of the target caused this --------------------------------------
 
 
-def _load_places() -> Any:
-    """The shared attribution helpers, loaded by path (see _signoff_probe_places.py)."""
+def _load_file(name: str, path: str) -> Any:
+    """A standard-library-only module of signoff's, loaded by path: never put on sys.path, so
+    it cannot shadow a target module."""
     import importlib.util
 
-    path = os.path.join(_HERE, "_signoff_probe_places.py")
-    spec = importlib.util.spec_from_file_location("_signoff_probe_places", path)
-    assert spec is not None and spec.loader is not None
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-_places = _load_places()
+# the shared attribution helpers and limits (see _signoff_probe_places.py)
+_places = _load_file("_signoff_probe_places", os.path.join(_HERE, "_signoff_probe_places.py"))
 _places.own = _places.own | _SELF_FILES
 _target_rel = _places.target_rel
 _short = _places.short
 _attribute = _places.attribute  # innermost target place, else innermost non-stdlib one
 _frames = _places.frames
 _tb_places = _places.tb_places
-_REPR_MAX: int = _places.REPR_MAX  # the limits both children share
+_type_name = _places.type_name  # "module:qualname"
+_safe = _places.safe  # a str() or repr() of the target's, cut to a limit
+_REPR_MAX: int = _places.REPR_MAX  # the limits every child report shares
 _MESSAGE_MAX: int = _places.MESSAGE_MAX
 _TRACEBACK_MAX: int = _places.TRACEBACK_MAX
 
@@ -355,25 +363,11 @@ def _call(
 # --- the result ---------------------------------------------------------------------------------
 
 
-def _type_name(cls: type) -> str:
-    module = getattr(cls, "__module__", None) or "?"
-    qualname = getattr(cls, "__qualname__", None) or getattr(cls, "__name__", "?")
-    return f"{module}:{qualname}"
-
-
 def _mro(cls: type) -> list[str]:
     try:
         return [_type_name(c) for c in cls.__mro__]
     except Exception:
         return [_type_name(cls)]
-
-
-def _safe(func: Callable[[], str], limit: int) -> str:
-    try:
-        text = func()
-    except Exception as exc:
-        text = f"<{_type_name(type(exc))} while formatting>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _cycle(exc: BaseException) -> list[str] | None:
@@ -625,17 +619,6 @@ def _resolve_class(ref: str) -> Any:
     return obj
 
 
-def _load_codec(path: str) -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_signoff_codec", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the codec {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _read_request(fd: int, buffer: bytearray) -> bytes:
     while b"\n" not in buffer:
         chunk = os.read(fd, 65536)
@@ -662,23 +645,73 @@ def _reply(line: dict[str, Any]) -> None:
     _write_all(_state.status_fd, ("reply " + text + "\n").encode("utf-8", "backslashreplace"))
 
 
-def _serve(spec: dict[str, Any], stacks: Any) -> NoReturn:
-    module, attr = spec["module"], spec.get("attr") or ""
+def _own_files(path: str) -> frozenset[str]:
+    return frozenset({path, os.path.abspath(path), os.path.realpath(path)})
+
+
+def _preload(spec: dict[str, Any]) -> Any:
+    """The preload file, loaded before the target is imported (so that what it patches is what
+    the target binds), its install(config, places) run; its files are signoff's, not the
+    target's, in every attribution."""
+    path = spec["preload"]
+    _places.own = _places.own | _own_files(path)
+    module = _load_file("_signoff_preload", path)
+    install = getattr(module, "install", None)
+    if install is not None:
+        install(spec.get("preload_config"), _places)
+    return module
+
+
+def _import_refs(refs: dict[str, str], current: list[str]) -> dict[str, Any]:
+    """Each named "module:attr" resolved, in order; `current` holds the one being resolved."""
+    funcs = {}
+    for name, ref in refs.items():
+        current[:] = [ref]
+        module, _, attr = ref.partition(":")
+        funcs[name] = obj = _resolve(module, attr)
+        if not callable(obj):
+            raise TypeError(f"{ref} is {_type_name(type(obj))}, not a callable")
+    return funcs
+
+
+def _serve_setup(spec: dict[str, Any], stacks: Any) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """Preload, import and setup steps: (callables by name, codec, classes); a step that fails
+    ends the process with its result."""
+    preload = None
+    if spec.get("preload"):
+        ok, value, seconds = _step(
+            "preload", spec["import_timeout"], stacks, lambda: _preload(spec)
+        )
+        if not ok:
+            _finish(spec, _result("preload", ok, value, seconds))
+        preload = value
+    current: list[str] = []
     ok, value, seconds = _step(
-        "import", spec["import_timeout"], stacks, lambda: _resolve(module, attr)
+        "import", spec["import_timeout"], stacks, lambda: _import_refs(spec["refs"], current)
     )
     if not ok:
-        _finish(spec, _result("import", ok, value, seconds))
-    func = value
+        _finish(
+            spec, {**_result("import", ok, value, seconds), "ref": current[-1] if current else ""}
+        )
+    funcs = value
 
     def setup() -> tuple[dict[str, Any], Any]:
         found = {ref: _resolve_class(ref) for ref in spec.get("classify") or ()}
-        return found, _load_codec(spec["codec"])
+        if preload is not None and spec["codec"] == spec["preload"]:
+            return found, preload  # one file: the codec sees what the preload set up
+        return found, _load_file("_signoff_codec", spec["codec"])
 
     ok, value, seconds = _step("setup", spec["import_timeout"], stacks, setup)
     if not ok:
         _finish(spec, _result("setup", ok, value, seconds))
     classes, codec = value
+    return funcs, codec, classes
+
+
+def _serve(spec: dict[str, Any], stacks: Any) -> NoReturn:
+    funcs, codec, classes = _serve_setup(spec, stacks)
+    first = next(iter(funcs))
+    observed = getattr(codec, "observed", None)
     _status("ready")
     buffer = bytearray()
     count = 0
@@ -687,7 +720,7 @@ def _serve(spec: dict[str, Any], stacks: Any) -> NoReturn:
         count += 1
         args = request.get("args")
         try:
-            work = codec.prepare(func, args)
+            work = codec.prepare(funcs[request.get("ref") or first], args)
         except Exception as exc:
             _reply({**_result("prepare", False, exc, 0.0), "harness_error": True})
             continue
@@ -721,6 +754,11 @@ def _serve(spec: dict[str, Any], stacks: Any) -> NoReturn:
         else:
             reply = _result("call", False, value, seconds)
             reply["instance_of"] = {ref: _is_instance(value, c) for ref, c in classes.items()}
+        if observed is not None:  # what the codec saw during the call, whatever its end
+            try:
+                reply["observed"] = observed(args)
+            except Exception as exc:
+                reply["encode_error"] = _safe(exc.__repr__, _MESSAGE_MAX)
         value = work = None
         _reply(reply)
 
@@ -749,7 +787,8 @@ def main(argv: list[str]) -> None:
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
     _state.events_fd = os.open(spec["events"], flags, 0o600)
     _write_event({"kind": "_thread", "ident": threading.main_thread().ident, "name": "MainThread"})
-    sys.addaudithook(_audit)
+    if spec.get("audit", True):  # off for a preload with its own hook (its own sandbox, say)
+        sys.addaudithook(_audit)
 
     if spec["mode"] == "steps":
         _run_steps(spec, stacks)

@@ -8,6 +8,11 @@ then serves calls sent over a pipe. A codec (a standard-library-only file the ch
 path) turns each request's JSON arguments into a call and the result into JSON, so any argument
 types can cross. Each call's time is measured in the child around the call alone.
 
+A kind that needs more of the child gives it a preload (a standard-library-only file too, loaded
+before the target is imported, with a JSON config: patches of the clock, spies, a sandbox) and
+several named callables, one of which each request names; the preload may be the codec as well.
+Whatever crosses the pipe (a secret, say) is never written to a file.
+
 A call still running at its deadline is "hung": faulthandler has dumped every thread's stack, the
 worker is killed, and the next call starts a new one (the import is paid again, off the clock).
 A worker that dies is "crashed", with its stderr, and is restarted the same way. A worker whose
@@ -54,8 +59,9 @@ ReplyOutcome = Literal["returned", "raised", "hung", "crashed"]
 class Reply:
     """One call's end. `seconds`: the call's own time, measured in the child (None when it hung
     or crashed). `value`: the codec's JSON of what it returned. `instance_of`: for an exception,
-    which of the worker's `classify` classes it is an instance of. `stacks`: every thread's stack
-    at the deadline of a hung call. `stderr`: the tail of a crashed worker's stderr."""
+    which of the worker's `classify` classes it is an instance of. `observed`: what the codec's
+    `observed` says it saw during the call, whatever its end. `stacks`: every thread's stack at
+    the deadline of a hung call. `stderr`: the tail of a crashed worker's stderr."""
 
     outcome: ReplyOutcome
     seconds: float | None
@@ -67,6 +73,7 @@ class Reply:
     exc_where: str | None = None
     traceback: str | None = None
     instance_of: Mapping[str, bool] = field(default_factory=dict)
+    observed: Mapping[str, Any] = field(default_factory=dict)
     stacks: str | None = None
     stderr: str = ""
     returncode: int | None = None
@@ -80,11 +87,14 @@ class Reply:
 
 class WorkerSetupError(Exception):
     """The worker could not get ready: the import raised or hung, a class did not resolve.
+    `ref`: the callable (or callables) it was loading; `reason`: what went wrong with it;
     `details`: the traceback or the stacks."""
 
-    def __init__(self, message: str, details: str = "") -> None:
+    def __init__(self, message: str, details: str = "", *, ref: str = "", reason: str = "") -> None:
         super().__init__(message)
         self.details = details
+        self.ref = ref
+        self.reason = reason or message
 
 
 def _exception_text(record: Mapping[str, Any]) -> str:
@@ -101,37 +111,49 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 class Worker:
-    """Calls `ref` ("module:attr") in a serving child of `target`; see the module doc.
+    """Calls `ref` ("module:attr"), or the callables `ref` names ({name: "module:attr"}), in a
+    serving child of `target`; see the module doc.
 
     `codec`: the child-side codec file. `classify`: exception classes ("pkg.mod:Class", or a
     built-in's bare name) resolved in the child once; each raised exception is checked against
-    them there. `import_timeout` bounds the import (and the resolution of the classes). Use it
+    them there. `import_timeout` bounds the preload, the import (and the resolution of the
+    classes). `preload`, `preload_config`: the file the child loads before the import, and the
+    JSON its install() gets. `audit`: False leaves the child's side-effect audit hook out. Use it
     as a context manager: leaving it stops the child."""
 
     def __init__(
         self,
         target: TargetProcess,
-        ref: str,
+        ref: str | Mapping[str, str],
         *,
         codec: Path,
         classify: Sequence[str] = (),
         import_timeout: float = MIN_IMPORT_TIMEOUT,
+        preload: Path | None = None,
+        preload_config: Any = None,
+        audit: bool = True,
     ) -> None:
-        module, sep, attr = ref.partition(":")
-        if not sep or not module or not attr:
-            raise UsageError(f"not a callable reference 'module:attr': {ref!r}")
+        refs = {"": ref} if isinstance(ref, str) else dict(ref)
+        for one in refs.values():
+            module, sep, attr = one.partition(":")
+            if not sep or not module or not attr:
+                raise UsageError(f"not a callable reference 'module:attr': {one!r}")
+        if not refs:
+            raise UsageError("a worker needs a callable to serve")
         self.target = target
-        self.ref = ref
+        self.ref = ", ".join(refs.values())
         self.import_timeout = import_timeout
         self._spec: dict[str, Any] = {
             "mode": "serve",
-            "module": module,
-            "attr": attr,
+            "refs": refs,
             "import_timeout": import_timeout,
             "timeout": import_timeout,
             "importtime": False,
             "classify": list(classify),
             "codec": str(codec),
+            "preload": str(preload) if preload is not None else None,
+            "preload_config": preload_config,
+            "audit": audit,
         }
         self._stack: contextlib.ExitStack | None = None
         self._child: _Child | None = None
@@ -189,9 +211,9 @@ class Worker:
                 stderr = _stderr_tail(child.tmp / "stderr")
                 code = child.proc.poll()
                 self._discard()
+                reason = f"the target's interpreter ended (exit status {code})"
                 raise WorkerSetupError(
-                    f"the target's interpreter ended while loading {self.ref} (exit status {code})",
-                    stderr,
+                    f"{reason} while loading {self.ref}", stderr, ref=self.ref, reason=reason
                 )
             words = (line or "").split()
             if not words:
@@ -206,9 +228,12 @@ class Worker:
                 record = _read_result(child.tmp / "result") or {}
                 self._discard()
                 what = "import" if record.get("step") == "import" else "set up"
+                ref, reason = str(record.get("ref") or self.ref), _exception_text(record)
                 raise WorkerSetupError(
-                    f"could not {what} {self.ref}: {_exception_text(record)}",
+                    f"could not {what} {ref}: {reason}",
                     str(record.get("traceback") or ""),
+                    ref=ref,
+                    reason=reason,
                 )
 
     def _setup_overran(self, phase: str) -> NoReturn:
@@ -230,6 +255,8 @@ class Worker:
         raise WorkerSetupError(
             f"hangs: {what} {self.ref} still running after {self.import_timeout:g} s",
             stacks or "",
+            ref=self.ref,
+            reason=f"still {what} after {self.import_timeout:g} s",
         )
 
     def _discard(self) -> None:
@@ -259,15 +286,16 @@ class Worker:
 
     # -- calls ---------------------------------------------------------------------------------
 
-    def call(self, args: Any, timeout: float) -> Reply:
-        """One call: the codec gets `args` (JSON); the call gets `timeout` seconds."""
+    def call(self, args: Any, timeout: float, *, ref: str = "") -> Reply:
+        """One call of the callable named `ref` (the first one by default): the codec gets
+        `args` (JSON); the call gets `timeout` seconds."""
         if not timeout > 0:
             raise ValueError(f"a call timeout must be positive, not {timeout!r}")
         self.start()
         assert self._child is not None
         child = self._child
         self.calls += 1
-        request = json.dumps({"timeout": timeout, "args": args}) + "\n"
+        request = json.dumps({"timeout": timeout, "args": args, "ref": ref}) + "\n"
         try:
             _write_all(child.release_w, request.encode("utf-8"))
         except OSError:
@@ -322,5 +350,6 @@ def _reply(record: Mapping[str, Any]) -> Reply:
         exc_where=record.get("exc_where"),
         traceback=record.get("traceback"),
         instance_of=dict(record.get("instance_of") or {}),
+        observed=dict(record.get("observed") or {}),
         encode_error=record.get("encode_error"),
     )

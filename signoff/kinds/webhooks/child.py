@@ -1,15 +1,12 @@
-"""signoff's webhook probe child: serves calls of the target's verify / sign / url validator.
+"""The webhook probe's preload and codec for the generic serving child (engine/child.py, mode
+"serve", see engine/worker.py): it serves calls of the target's verify / sign / url validator.
 
-Run by path in the TARGET's interpreter, which may not have signoff installed, so this file is a
-standalone script that needs only the standard library:
-
-    python -u child.py REQUEST_FD ANSWER_FD STACKS_FILE
-
-It reads JSON lines from REQUEST_FD and writes one JSON line per request to ANSWER_FD. Secrets
-travel only through that pipe (never argv, the environment or a file). The first line is the
-configuration; the child patches what the probe needs BEFORE it imports the target, so that the
-target's own `from hmac import compare_digest` or `from datetime import datetime` bind the
-patched objects:
+Loaded by path into the TARGET's interpreter, which may not have signoff installed: standard
+library only. The child loads it before it imports the target (`install`), so that the target's
+own `from hmac import compare_digest` or `from datetime import datetime` bind the patched
+objects, and uses it as the codec of every call (`prepare`, `encode`, `observed`). Secrets
+travel only in the requests, through the child's pipe (never argv, the environment or a file).
+install(config) patches:
 
 - a shifted wall clock: time.time, time.time_ns, time.gmtime/localtime, datetime.now/utcnow/today
   and date.today read the real clock plus an offset each request may set ("now"), so that a
@@ -22,91 +19,61 @@ patched objects:
   through .decode(), .encode(), .hex(), base64 encoding and concatenation; the signature header
   passed to verify is such a value too;
 - with "sandbox": name lookups are answered from a table the configuration gives (nothing is
-  ever looked up through DNS), and an audit hook refuses every connect or send.
+  ever looked up through DNS), and an audit hook refuses every connect or send (the child's own
+  audit hook is left out: the parent says "audit": false).
 
-Each request runs under faulthandler.dump_traceback_later(timeout): if it hangs, every thread's
-stack is in STACKS_FILE and the parent kills the child.
+A request's "op" is "verify", "sign" or "validate" (one call of the callable the request names),
+or "timing" (verify timed on two classes of headers, dudect's layout). What an op saw during the
+call (comparisons, lookups, blocked connects) comes back from `observed`, whether the call
+returned or raised.
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
+import base64
+import binascii
+import datetime as _dt
+import gc
+import hmac
+import ipaddress
+import operator
+import random
+import secrets
+import socket
 import sys
-
-_HERE = os.path.dirname(os.path.realpath(__file__))
-# signoff/kinds/webhooks/ must never shadow a target module.
-if sys.path and os.path.realpath(sys.path[0] or os.curdir) == _HERE:
-    del sys.path[0]
-
-import asyncio  # noqa: E402
-import base64  # noqa: E402
-import binascii  # noqa: E402
-import datetime as _dt  # noqa: E402
-import faulthandler  # noqa: E402
-import gc  # noqa: E402
-import hmac  # noqa: E402
-import importlib  # noqa: E402
-import ipaddress  # noqa: E402
-import json  # noqa: E402
-import operator  # noqa: E402
-import random  # noqa: E402
-import secrets  # noqa: E402
-import socket  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
+import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import FrameType
+    from types import FrameType, ModuleType
     from typing import Any
 
-_SELF_FILES = frozenset({os.path.abspath(__file__), os.path.realpath(__file__), __file__})
 _RECORDS_MAX = 20
 _SIGNATURE_MIN = 8  # an == against a shorter value is not a signature comparison
 
 
 class _State:
     def __init__(self) -> None:
-        self.roots: tuple[str, ...] = ()
         self.offset = 0.0  # seconds added to the wall clock
         self.log: dict[str, list[dict[str, Any]]] | None = None  # while a request runs
+        self.seen: dict[str, list[dict[str, Any]]] = {}  # the last request's log
         self.needles: tuple[bytes, ...] = ()
-        self.probing = False
+        self.probes = False  # "probes" in the config
+        self.probing = False  # probe values are made: during requests, not the target's import
         self.dns: dict[str, list[str]] = {}
-        self.stacks: Any = None
-        self.refs: dict[str, Any] = {}
 
 
 _state = _State()
+_places: Any = None  # the child's attribution helpers and limits (_signoff_probe_places.py)
 
 
 # --- where: the target line responsible -------------------------------------------------------
 
 
-def _load_places() -> Any:
-    """The shared attribution helpers, loaded by path (see _signoff_probe_places.py)."""
-    import importlib.util
-
-    path = os.path.join(
-        os.path.dirname(os.path.dirname(_HERE)), "engine", "_signoff_probe_places.py"
-    )
-    spec = importlib.util.spec_from_file_location("_signoff_probe_places", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_places = _load_places()
-_places.own = _places.own | _SELF_FILES
-_MESSAGE_MAX: int = _places.MESSAGE_MAX  # the limits both children share
-_REPR_MAX: int = _places.REPR_MAX
-_TRACEBACK_MAX: int = _places.TRACEBACK_MAX
-
-
 def _caller(frame: FrameType | None) -> str:
-    """The innermost frame that is neither the standard library nor this file: the code that
+    """The innermost frame that is neither the standard library nor signoff's: the code that
     made the comparison (a library's own file, relative to site-packages, or the target's)."""
     while frame is not None:
         filename = frame.f_code.co_filename
@@ -428,20 +395,23 @@ def _install_sandbox(dns: dict[str, list[str]]) -> None:
     sys.addaudithook(_sandbox_audit)
 
 
-# --- requests --------------------------------------------------------------------------------
+# --- the preload ---------------------------------------------------------------------------
 
 
-def _qualname(obj: object) -> str:
-    cls = obj if isinstance(obj, type) else type(obj)
-    return f"{cls.__module__}:{cls.__qualname__}"
+def install(config: dict[str, Any], places: ModuleType) -> None:
+    """Run by the child before it imports the target."""
+    global _places
+    _places = places
+    _install_clock()
+    _install_spy()
+    if config.get("probes"):
+        _install_probes()
+    if config.get("sandbox") is not None:
+        _install_sandbox(config["sandbox"])
+    _state.probes = bool(config.get("probes"))
 
 
-def _resolve(ref: str) -> Any:
-    module, _, attr = ref.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+# --- the codec: requests ---------------------------------------------------------------------
 
 
 def _rejected(result: object) -> bool:
@@ -456,34 +426,6 @@ def _call(func: Callable[..., Any], *args: Any) -> Any:
     if asyncio.iscoroutine(result):
         result = asyncio.run(result)
     return result
-
-
-def _outcome(func: Callable[..., Any], *args: Any) -> dict[str, Any]:
-    started = time.perf_counter()
-    try:
-        result = _call(func, *args)
-    except Exception as exc:
-        return {
-            "outcome": "raised",
-            "accepted": False,
-            "seconds": time.perf_counter() - started,
-            "exc_type": _qualname(exc),
-            "exc_message": str(exc)[:_MESSAGE_MAX],
-            "where": _places.attribute(_places.tb_places(exc.__traceback__)),
-        }
-    seconds = time.perf_counter() - started
-    try:
-        text = repr(result)[:_REPR_MAX]
-    except Exception:
-        text = "<unrepresentable>"
-    return {
-        "outcome": "returned",
-        "accepted": not _rejected(result),
-        "seconds": seconds,
-        "result_type": _qualname(result),
-        "result": text,
-        "value": result,
-    }
 
 
 def _headers(request: dict[str, Any]) -> dict[str, str]:
@@ -501,28 +443,110 @@ def _set_clock(request: dict[str, Any]) -> None:
     _state.offset = 0.0 if now is None else float(now) - _real_time()
 
 
-def _verify(refs: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+def _logged(kinds: tuple[str, ...], work: Callable[[], Any]) -> Callable[[], Any]:
+    """`work`, recording `kinds` of what it does while it runs; its clock set back after."""
+
+    def logged() -> Any:
+        _state.log = {kind: [] for kind in kinds}
+        try:
+            return work()
+        finally:
+            _state.seen, _state.log = _state.log, None
+            _state.offset = 0.0
+
+    return logged
+
+
+def _verify(verify: Callable[..., Any], request: dict[str, Any]) -> Callable[[], Any]:
     _state.needles = tuple(bytes.fromhex(n) for n in request.get("needles", ()))
-    payload = base64.b64decode(request["payload"])
-    headers = _headers(request)
-    _state.log = {"compares": [], "eqs": []}
-    _set_clock(request)
-    try:
-        answer = _outcome(refs["verify"], request["secret"], payload, headers)
-    finally:
-        log, _state.log = _state.log, None
-        _state.offset = 0.0
-    answer.pop("value", None)
-    answer.update(log)
-    return answer
+    args = (request["secret"], base64.b64decode(request["payload"]), _headers(request))
+
+    def call() -> Any:
+        _set_clock(request)
+        return _call(verify, *args)
+
+    return _logged(("compares", "eqs"), call)
 
 
-def _sign(refs: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+def _sign(sign: Callable[..., Any], request: dict[str, Any]) -> Callable[[], Any]:
     payload = base64.b64decode(request["payload"])
     args = (request["secret"], payload, request["msg_id"], request["timestamp"])
-    answer = _outcome(refs["sign"], *args)
-    value = answer.pop("value", None)
-    if answer["outcome"] == "returned":
+    return lambda: _call(sign, *args)
+
+
+def _validate(validate: Callable[..., Any], request: dict[str, Any]) -> Callable[[], Any]:
+    url = request["url"]
+    return _logged(("lookups", "blocked"), lambda: _call(validate, url))
+
+
+def _timing(verify: Callable[..., Any], request: dict[str, Any]) -> Callable[[], Any]:
+    """Time verify on two classes of headers, interleaved at random (dudect's layout): the
+    measurements in order, and each one's class as a string of "0" and "1"."""
+    secret = request["secret"]
+    payload = base64.b64decode(request["payload"])
+    variants = [dict(h) for h in request["headers"]]
+    warmup, count = int(request["warmup"]), int(request["count"])
+    rng = random.Random(request["seed"])
+    classes = [rng.getrandbits(1) for _ in range(warmup + count)]
+    max_seconds = float(request["max_seconds"])
+
+    def timed() -> dict[str, Any]:
+        times = [0] * len(classes)
+        budget = time.monotonic() + max_seconds
+        clock = time.perf_counter_ns
+        _set_clock(request)
+        probing, _state.probing = _state.probing, False
+        done = 0
+        gc.collect()
+        gc.disable()
+        try:
+            for i, which in enumerate(classes):
+                # fresh strings each call, so that no class keeps an object at a luckier address
+                headers = {k: v[:1] + v[1:] for k, v in variants[which].items()}
+                start = clock()
+                try:  # noqa: SIM105 - a context manager would add to what is timed
+                    verify(secret, payload, headers)
+                except Exception:
+                    pass
+                times[i] = clock() - start
+                done = i + 1
+                if not i & 255 and time.monotonic() > budget:
+                    break
+        finally:
+            gc.enable()
+            _state.offset = 0.0
+            _state.probing = probing
+        kept = slice(min(warmup, done), done)
+        return {
+            "times": times[kept],
+            "classes": "".join("1" if c else "0" for c in classes[kept]),
+        }
+
+    return timed
+
+
+_OPS = {"verify": _verify, "sign": _sign, "validate": _validate, "timing": _timing}
+
+
+def prepare(func: Callable[..., Any], request: dict[str, Any]) -> Callable[[], Any]:
+    """The call `request` asks for, of `func` (the callable the request names)."""
+    _state.seen = {}
+    _state.probing = _state.probes
+    op = _OPS.get(str(request.get("op")))
+    if op is None:
+        raise ValueError(f"unknown op {request.get('op')!r}")
+    return op(func, request)
+
+
+def encode(value: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """What the probe reads of a returned value: accepted, its repr, sign's headers."""
+    if request.get("op") == "timing":
+        return dict(value)
+    answer: dict[str, Any] = {
+        "accepted": not _rejected(value),
+        "result": _places.safe(lambda: repr(value), _places.REPR_MAX),
+    }
+    if request.get("op") == "sign":
         try:
             answer["headers"] = {str(k): str(v) for k, v in dict(value).items()}
         except Exception:
@@ -530,164 +554,6 @@ def _sign(refs: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def _validate(refs: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
-    _state.log = {"lookups": [], "blocked": []}
-    try:
-        answer = _outcome(refs["validate"], request["url"])
-    finally:
-        log, _state.log = _state.log, None
-    answer.pop("value", None)
-    answer.update(log)
-    return answer
-
-
-def _timing(refs: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
-    """Time verify on two classes of headers, interleaved at random (dudect's layout): the
-    measurements in order, and each one's class as a string of "0" and "1"."""
-    verify = refs["verify"]
-    secret = request["secret"]
-    payload = base64.b64decode(request["payload"])
-    variants = [dict(h) for h in request["headers"]]
-    warmup, count = int(request["warmup"]), int(request["count"])
-    rng = random.Random(request["seed"])
-    classes = [rng.getrandbits(1) for _ in range(warmup + count)]
-    times = [0] * len(classes)
-    budget = time.monotonic() + float(request["max_seconds"])
-    clock = time.perf_counter_ns
-    _set_clock(request)
-    probing, _state.probing = _state.probing, False
-    done = 0
-    gc.collect()
-    gc.disable()
-    try:
-        for i, which in enumerate(classes):
-            # fresh strings each call, so that no class keeps an object at a luckier address
-            headers = {k: v[:1] + v[1:] for k, v in variants[which].items()}
-            start = clock()
-            try:  # noqa: SIM105 - a context manager would add to what is timed
-                verify(secret, payload, headers)
-            except Exception:
-                pass
-            times[i] = clock() - start
-            done = i + 1
-            if not i & 255 and time.monotonic() > budget:
-                break
-    finally:
-        gc.enable()
-        _state.offset = 0.0
-        _state.probing = probing
-    kept = slice(min(warmup, done), done)
-    return {
-        "times": times[kept],
-        "classes": "".join("1" if c else "0" for c in classes[kept]),
-    }
-
-
-_HANDLERS = {"verify": _verify, "sign": _sign, "validate": _validate, "timing": _timing}
-
-
-def _write(fd: int, record: dict[str, Any]) -> None:
-    data = (json.dumps(record, default=str) + "\n").encode("utf-8", "backslashreplace")
-    while data:
-        written = os.write(fd, data)
-        data = data[written:]
-
-
-class _Lines:
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buffer = b""
-
-    def next(self) -> dict[str, Any] | None:
-        while b"\n" not in self.buffer:
-            chunk = os.read(self.fd, 65536)
-            if not chunk:
-                return None
-            self.buffer += chunk
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        record = json.loads(line)
-        return record if isinstance(record, dict) else None
-
-
-def _arm(timeout: float) -> None:
-    faulthandler.dump_traceback_later(timeout, repeat=False, file=_state.stacks, exit=False)
-
-
-def _setup(config: dict[str, Any]) -> dict[str, Any]:
-    for path in reversed(config.get("pythonpath", [])):
-        if path not in sys.path:
-            sys.path.insert(0, path)
-    _state.roots = _places.roots = tuple(os.path.join(p, "") for p in config.get("pythonpath", []))
-    _install_clock()
-    _install_spy()
-    if config.get("probes"):
-        _install_probes()
-    if config.get("sandbox") is not None:
-        _install_sandbox(config["sandbox"])
-    refs: dict[str, Any] = {}
-    _arm(float(config["import_timeout"]))
-    try:
-        for name, ref in config["refs"].items():
-            try:
-                refs[name] = _resolve(ref)
-            except BaseException as exc:
-                return {
-                    "ready": False,
-                    "name": name,
-                    "ref": ref,
-                    "exc_type": _qualname(exc),
-                    "exc_message": str(exc)[:_MESSAGE_MAX],
-                    "traceback": "".join(
-                        traceback.format_exception(type(exc), exc, exc.__traceback__)
-                    )[-_TRACEBACK_MAX:],
-                }
-            if not callable(refs[name]):
-                return {
-                    "ready": False,
-                    "name": name,
-                    "ref": ref,
-                    "exc_type": "builtins:TypeError",
-                    "exc_message": f"{ref} is a {_qualname(refs[name])}, not a callable",
-                }
-    finally:
-        faulthandler.cancel_dump_traceback_later()
-    _state.refs = refs
-    return {"ready": True}
-
-
-def main() -> None:
-    request_fd, answer_fd = int(sys.argv[1]), int(sys.argv[2])
-    _state.stacks = open(sys.argv[3], "w")  # noqa: SIM115 - open for the child's whole life
-    lines = _Lines(request_fd)
-    config = lines.next()
-    if config is None:
-        os._exit(0)
-    ready = _setup(config)
-    _write(answer_fd, ready)
-    if not ready["ready"]:
-        os._exit(0)
-    refs = _state.refs
-    _state.probing = bool(config.get("probes"))
-    while True:
-        request = lines.next()
-        if request is None:
-            break
-        handler = _HANDLERS.get(str(request.get("op")))
-        if handler is None:
-            _write(answer_fd, {"error": f"unknown op {request.get('op')!r}"})
-            continue
-        _arm(float(request.get("timeout", 5.0)))
-        try:
-            answer = handler(refs, request)
-        except Exception as exc:  # the probe's own mistake, reported, not hidden
-            answer = {"error": f"{_qualname(exc)}: {exc}"[:_MESSAGE_MAX]}
-        finally:
-            faulthandler.cancel_dump_traceback_later()
-        _write(answer_fd, answer)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # the target's threads and atexit handlers must not keep the child alive
-
-
-if __name__ == "__main__":
-    main()
+def observed(request: dict[str, Any]) -> dict[str, Any]:
+    """What the last call recorded (compares, eqs, lookups, blocked), returned or raised."""
+    return dict(_state.seen)

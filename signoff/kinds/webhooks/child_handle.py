@@ -1,37 +1,28 @@
-"""The parent's side of child.py: start it in the target's interpreter, send it requests
-one at a time, each with a deadline, and scrub every secret from what comes back.
+"""The parent's side of the webhook probe: a `Worker` (engine/worker.py) in the target's
+interpreter, with child.py as its preload and codec, and every secret scrubbed from what comes
+back.
 
-A request still running at its deadline (plus the time faulthandler needs to dump the stacks)
-ends the child: `ChildGone` carries the stacks, and the sub-claim fails with them. So does a child
-that dies. Secrets are sent through the request pipe only, and every string the child sends back
-(exception messages, reprs, its stderr) has them replaced by "***" before anyone sees it.
+A request still running at its deadline ends the child: `ChildGone` carries the stacks, and the
+sub-claim fails with them. So does a child that dies. Secrets are sent in the requests, through
+the worker's pipe only, and every string that comes back (exception messages, reprs, stacks, its
+stderr, error messages) has them replaced by "***" before anyone sees it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import select
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from subprocess import Popen
 from typing import Any
 
-from signoff import processes
-from signoff.engine.runner import TargetProcess, target_env
+from signoff.engine.runner import TargetProcess
+from signoff.engine.worker import Reply, Worker, WorkerSetupError
 from signoff.errors import HarnessError
 
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
-STARTUP_TIMEOUT = 30.0  # interpreter start-up, before the import of the target's callables
-DUMP_GRACE = 0.5  # after a deadline: for faulthandler to write every thread's stack
-EXIT_TIMEOUT = 5.0
-STDERR_TAIL = 3000
 REDACTED = "***"
+# which of the child's callables each op calls
+_CALLS = {"verify": "verify", "timing": "verify", "sign": "sign", "validate": "validate"}
 
 
 class ChildGone(Exception):
@@ -85,25 +76,30 @@ class WebhookChild:
         import_timeout: float = 20.0,
         budget: float = 120.0,
     ) -> None:
-        self.target = target
-        self.refs = dict(refs)
         # longest first, so that a secret containing another is replaced whole
         self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-        self.probes = probes
-        self.sandbox = dict(sandbox) if sandbox is not None else None
-        self.import_timeout = import_timeout
         self.give_up = time.monotonic() + budget
         self.budget = budget
         self.calls = 0
-        self.tmp: Path | None = None
-        self.proc: Popen[bytes] | None = None
-        self.request_w = -1
-        self.answer_r = -1
-        self.buffer = b""
+        config = {"probes": probes, "sandbox": dict(sandbox) if sandbox is not None else None}
+        self.worker = Worker(
+            target,
+            dict(refs),
+            codec=CHILD_SCRIPT,
+            preload=CHILD_SCRIPT,
+            preload_config=config,
+            import_timeout=import_timeout,
+            audit=False,  # the sandbox has its own hook; nothing else is watched
+        )
 
     def __enter__(self) -> WebhookChild:
         try:
-            self._start()
+            self.worker.start()
+        except WorkerSetupError as exc:
+            self.close()
+            raise ImportFailed(
+                self._scrub(exc.ref), self._scrub(exc.reason), self._scrub(exc.details)
+            ) from None
         except BaseException:
             self.close()
             raise
@@ -112,62 +108,12 @@ class WebhookChild:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _start(self) -> None:
-        self.tmp = Path(tempfile.mkdtemp(prefix="signoff-webhook-"))
-        request_r, self.request_w = os.pipe()
-        self.answer_r, answer_w = os.pipe()
-        argv = [
-            self.target.python,
-            "-u",
-            str(CHILD_SCRIPT),
-            str(request_r),
-            str(answer_w),
-            str(self.tmp / "stacks"),
-        ]
-        try:
-            with open(self.tmp / "output", "wb") as out:
-                self.proc = processes.spawn(
-                    argv,
-                    role="webhook probe",
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=self.target.cwd,
-                    env=target_env(self.target),
-                    pass_fds=(request_r, answer_w),
-                )
-        except OSError as exc:
-            raise HarnessError(
-                f"cannot start the target's interpreter {self.target.python!r}: {exc}"
-            ) from exc
-        finally:
-            os.close(request_r)
-            os.close(answer_w)
-        config = {
-            "pythonpath": [os.path.abspath(p) for p in self.target.pythonpath],
-            "refs": self.refs,
-            "probes": self.probes,
-            "sandbox": self.sandbox,
-            "import_timeout": self.import_timeout,
-        }
-        self._send(config)
-        waited = STARTUP_TIMEOUT + self.import_timeout
-        try:
-            ready = self._receive(waited, "the import of " + ", ".join(self.refs.values()))
-        except ChildGone as gone:
-            if gone.outcome == "hung":
-                raise ImportFailed(
-                    ", ".join(self.refs.values()),
-                    f"still importing after {self.import_timeout:.0f} s",
-                    gone.stacks or "",
-                ) from None
-            raise ImportFailed(
-                ", ".join(self.refs.values()), "the interpreter died", gone.stderr
-            ) from None
-        if not ready.get("ready"):
-            reason = f"{str(ready.get('exc_type', '?')).replace(':', '.')}: " + str(
-                ready.get("exc_message", "")
-            )
-            raise ImportFailed(str(ready.get("ref", "?")), reason, str(ready.get("traceback", "")))
+    def close(self) -> None:
+        self.worker.close()
+
+    def _scrub(self, text: str) -> str:
+        scrubbed: str = _scrub(text, self.secrets)
+        return scrubbed
 
     def call(self, request: Mapping[str, Any], *, timeout: float, what: str) -> dict[str, Any]:
         """Send one request; its answer, scrubbed of secrets. Raises ChildGone."""
@@ -178,92 +124,30 @@ class WebhookChild:
             )
         timeout = min(timeout, left)
         self.calls += 1
-        self._send({**request, "timeout": timeout})
-        answer = self._receive(timeout + DUMP_GRACE, what)
-        if "error" in answer:
-            raise HarnessError(f"the webhook probe child failed: {answer['error']}")
+        try:
+            reply = self.worker.call(dict(request), timeout, ref=_CALLS[str(request["op"])])
+        except HarnessError as exc:
+            raise HarnessError(f"the webhook probe child failed: {self._scrub(str(exc))}") from None
+        if reply.outcome in ("hung", "crashed"):
+            stacks = self._scrub(reply.stacks) if reply.stacks else None
+            raise ChildGone(reply.outcome, what, timeout, stacks, self._scrub(reply.stderr))
+        if reply.encode_error:
+            raise HarnessError(f"the webhook probe child failed: {self._scrub(reply.encode_error)}")
+        answer: dict[str, Any] = _scrub(_answer(reply), self.secrets)
         return answer
 
-    def _send(self, record: Mapping[str, Any]) -> None:
-        data = (json.dumps(record) + "\n").encode()
-        try:
-            while data:
-                written = os.write(self.request_w, data)
-                data = data[written:]
-        except (BrokenPipeError, OSError):
-            pass  # the child is gone: _receive says how
 
-    def _receive(self, timeout: float, what: str) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self._gone("hung", what, timeout)
-            readable, _, _ = select.select([self.answer_r], [], [], min(left, 1.0))
-            if not readable:
-                continue
-            chunk = os.read(self.answer_r, 1 << 20)
-            if not chunk:
-                self._gone("crashed", what, timeout)
-            self.buffer += chunk
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        record = json.loads(line)
-        if not isinstance(record, dict):
-            raise HarnessError("the webhook probe child answered something that is not an object")
-        scrubbed: dict[str, Any] = _scrub(record, self.secrets)
-        return scrubbed
-
-    def _gone(self, outcome: str, what: str, waited: float) -> None:
-        stacks = self._stacks() if outcome == "hung" else None
-        self._kill()
-        raise ChildGone(outcome, what, waited, stacks, self._stderr())
-
-    def _stacks(self) -> str | None:
-        assert self.tmp is not None
-        path = self.tmp / "stacks"
-        give_up = time.monotonic() + DUMP_GRACE
-        last = -1
-        while time.monotonic() < give_up:
-            size = path.stat().st_size if path.exists() else 0
-            if size > 0 and size == last:
-                break
-            last = size
-            time.sleep(0.05)
-        text = path.read_text(errors="replace") if path.exists() else ""
-        return _scrub(text, self.secrets) or None
-
-    def _stderr(self) -> str:
-        if self.tmp is None:
-            return ""
-        try:
-            with open(self.tmp / "output", "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(f.tell() - 64 * 1024, 0))
-                text = f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-        scrubbed: str = _scrub(text, self.secrets)
-        return scrubbed[-STDERR_TAIL:]
-
-    def _kill(self) -> None:
-        if self.proc is not None:
-            processes.kill(self.proc)
-            self.proc = None
-
-    def close(self) -> None:
-        if self.request_w >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self.request_w)  # EOF: the child exits
-            self.request_w = -1
-        if self.proc is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=EXIT_TIMEOUT)
-            processes.kill(self.proc)  # its process group, whatever the target started
-            self.proc = None
-        if self.answer_r >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self.answer_r)
-            self.answer_r = -1
-        if self.tmp is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            self.tmp = None
+def _answer(reply: Reply) -> dict[str, Any]:
+    """A reply as the sub-claims read it: outcome, accepted, the exception or the result, and
+    what the child observed during the call."""
+    answer: dict[str, Any] = {"outcome": reply.outcome, "seconds": reply.seconds}
+    if reply.outcome == "raised":
+        answer |= {
+            "accepted": False,
+            "exc_type": reply.exc_type,
+            "exc_message": reply.exc_message,
+            "where": reply.exc_where,
+        }
+    else:
+        answer |= {"result_type": reply.result_type, **dict(reply.value or {})}
+    return answer | dict(reply.observed)
