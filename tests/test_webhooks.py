@@ -508,6 +508,25 @@ def test_the_secret_never_reaches_the_verdict(tmp_path: Path, quick: None) -> No
 
 
 @pytest.mark.slow
+def test_the_secret_is_in_no_file_the_child_is_given(
+    tmp_path: Path, quick: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "gh", GITHUB)
+    specs: list[str] = []
+    spawn = processes.spawn  # the `spawned` fixture's, which counts the children
+
+    def reading_spawn(argv: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        specs.append(Path(argv[-1]).read_text())  # the serving child's spec file
+        return spawn(argv, **kwargs)
+
+    monkeypatch.setattr(processes, "spawn", reading_spawn)
+    verdict = check(tmp_path, "vectors", scheme="github", verify="gh:verify", sign="gh:sign")
+    assert verdict.status == "holds", verdict.evidence
+    assert len(specs) == 1 and '"preload"' in specs[0] and "gh:sign" in specs[0]
+    assert SECRET not in specs[0] and SECRET.removeprefix("whsec_") not in specs[0]
+
+
+@pytest.mark.slow
 def test_the_url_validator_runs_sandboxed(
     tmp_path: Path, quick: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
