@@ -134,12 +134,12 @@ class Worker:
         audit: bool = True,
     ) -> None:
         refs = {"": ref} if isinstance(ref, str) else dict(ref)
+        if not refs:
+            raise UsageError("a worker needs a callable to serve")
         for one in refs.values():
             module, sep, attr = one.partition(":")
             if not sep or not module or not attr:
                 raise UsageError(f"not a callable reference 'module:attr': {one!r}")
-        if not refs:
-            raise UsageError("a worker needs a callable to serve")
         self.target = target
         self.ref = ", ".join(refs.values())
         self.import_timeout = import_timeout
