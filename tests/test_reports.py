@@ -62,8 +62,17 @@ def test_reports_follow_the_contract(tmp_path: Path, monkeypatch: pytest.MonkeyP
     suite = ET.parse(tmp_path / "out" / "junit.xml").getroot().find("testsuite")
     assert suite is not None
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "1", "1")
-    names = [case.get("name") for case in suite.iter("testcase")]
-    assert names == ["import:core", "import:core.tasks", "cron:time"]
+    cases = list(suite.iter("testcase"))
+    assert [case.get("name") for case in cases] == ["import:core", "import:core.tasks", "cron:time"]
+    figures = {p.get("name"): p.get("value") for p in cases[0].iter("property")}
+    assert figures == {
+        "budget.median_s": "0.05",
+        "measured.median_s": "0.012",
+        "measured.runs_s": "[0.011, 0.012, 0.013]",
+    }
+    failure = cases[1].find("failure")
+    assert failure is not None and failure.get("message") == _verdicts()[1].evidence
+    assert cases[2].find("error") is not None
     md = (tmp_path / "out" / "summary.md").read_text()
     assert "`import:core.tasks` | ❌ fails" in md and "waiting on 127.0.0.1:6379" in md
     assert summary.read_text() == md + "\n"
@@ -77,6 +86,17 @@ def test_overall_needs_every_claim_to_hold() -> None:
 
 def test_terminal_table_shows_evidence_of_failures_only() -> None:
     lines = render_table(_verdicts())
-    assert lines[0].split() == ["HOLDS", "12", "ms", "import:core"]
     assert any("waiting on 127.0.0.1:6379" in line for line in lines)
     assert sum(line.startswith(("HOLDS", "FAILS", "ERROR")) for line in lines) == 3
+    assert not any("Thread 0x1" in line for line in lines)  # details stay in the report
+
+
+def test_terminal_table_puts_failures_first_and_wraps_instead_of_cutting() -> None:
+    lines = render_table(_verdicts(), width=60)
+    status = [line.split()[0] for line in lines if line.startswith(("HOLDS", "FAILS", "ERROR"))]
+    assert status == ["FAILS", "ERROR", "HOLDS"]
+    assert all(len(line) <= 60 for line in lines)
+    words = " ".join(line.strip() for line in lines).split()
+    evidence = _verdicts()[1].evidence.split()
+    at = words.index(evidence[0])
+    assert words[at : at + len(evidence)] == evidence  # every word, in order: nothing cut

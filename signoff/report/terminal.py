@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from signoff.units import format_duration
@@ -23,14 +24,32 @@ def headline(measured: dict[str, Any]) -> str:
     return "-"
 
 
+_ORDER = {"fails": 0, "error": 1, "holds": 2}  # what needs a look first
+INDENT = 18  # evidence lines start under the claim id
+
+
 def render_table(verdicts: list[Verdict], width: int = 100) -> list[str]:
-    """One line per claim (status, headline figure, id), failures with their evidence below."""
+    """One line per claim (status, headline figure, id), failing and unchecked claims first,
+    each with its whole evidence below: long lines wrap at `width`, nothing is cut."""
     if not verdicts:
         return ["no claims were checked"]
-    lines = []
-    for v in verdicts:
-        lines.append(f"{_WORD[v.status]:<5}  {headline(v.measured):>9}  {v.id}"[:width].rstrip())
+    lines: list[str] = []
+    for v in sorted(verdicts, key=lambda v: _ORDER[v.status]):  # stable: file order within
+        head = f"{_WORD[v.status]:<5}  {headline(v.measured):>9}  "
+        lines.extend(_wrap(v.id, width, first=head, rest=" " * INDENT))
         if v.status != "holds" and v.evidence:
-            for ev_line in v.evidence.splitlines()[:3]:
-                lines.append(f"{'':18}{ev_line}"[:width].rstrip())
+            for ev_line in v.evidence.splitlines():
+                lines.extend(_wrap(ev_line, width, first=" " * INDENT, rest=" " * (INDENT + 2)))
     return lines
+
+
+def _wrap(text: str, width: int, *, first: str, rest: str) -> list[str]:
+    wrapped = textwrap.wrap(
+        text,
+        width=max(width, len(first) + 20),
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=True,
+        break_on_hyphens=False,
+    )
+    return wrapped or [first.rstrip()]
