@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -106,6 +107,14 @@ def _parser() -> argparse.ArgumentParser:
         "fail or hang here and not in a run. A claim's own env is not applied.",
     )
 
+    report = sub.add_parser(
+        "report",
+        help="render the reports of a run folder again from its ledger (a killed run too)",
+        epilog="exit status: 0 every claim holds; 1 some claim fails or was not checked; "
+        "2 not a run folder",
+    )
+    report.add_argument("folder", metavar="DIR", help="a run's report folder (reports/...)")
+
     services = sub.add_parser("services", help="start the services a claims file needs")
     services_sub = services.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     services_sub.required = True
@@ -165,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "hang":
             return _hang(args)
+        if args.command == "report":
+            return _report(Path(args.folder))
         if args.command == "load":
             from signoff.kinds.load.cli import load_command
 
@@ -282,6 +293,19 @@ def _run(args: argparse.Namespace) -> int:
     if code in (0, 1, 2, 3):
         return code
     return 3  # pytest's own internal or usage error: the harness could not run
+
+
+def _report(folder: Path) -> int:
+    from signoff.report.again import render_again
+    from signoff.report.terminal import render_table
+    from signoff.verdict import overall
+
+    info, verdicts = render_again(folder)
+    width = shutil.get_terminal_size((100, 24)).columns
+    for line in [*render_table(verdicts, width=width), *(f"note: {n}" for n in info.notes)]:
+        print(line)
+    print(f"report: {folder}")
+    return 0 if overall(verdicts) == "holds" else 1
 
 
 def _hang(args: argparse.Namespace) -> int:

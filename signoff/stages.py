@@ -49,9 +49,14 @@ def configure(
         claims=claims,
         report_dir=folder,
         ledger=Ledger(folder / "ledger.jsonl"),
-        info=RunInfo(target=claims.target.name, claims_file=str(claims.path)),
+        info=RunInfo(
+            target=claims.target.name,
+            claims_file=str(claims.path),
+            planned=[(r.id, r.kind) for r in refs],
+        ),
         deadline=time.monotonic() + seconds,
     )
+    ctx.info.save(folder)  # a run killed from here on can still be reported (`signoff report`)
     return ctx, refs
 
 
@@ -102,6 +107,7 @@ def start(ctx: RunContext, refs: Sequence[ClaimRef], backend: str) -> None:
         raise
     ctx.services.update(starts.wait())  # finish() stops the services if this raises
     ctx.info.services = {name: svc.describe() for name, svc in ctx.services.items()}
+    ctx.info.save(ctx.report_dir)
     ctx.hub = ProxyHub()
     ctx.hub.start()
 
@@ -218,6 +224,8 @@ def finish(ctx: RunContext, refs: Sequence[ClaimRef], end: RunEnd | None = None)
         reasons = Counter(v.evidence for v in unchecked)
         for reason, count in reasons.most_common(3):
             ctx.info.notes.append(f"{count} claim{'s' if count > 1 else ''} {reason}")
+        ctx.info.finished = True
+        ctx.info.save(ctx.report_dir)
         write_reports(ctx.info, verdicts + unchecked, ctx.report_dir)
 
 
