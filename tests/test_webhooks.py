@@ -171,6 +171,11 @@ def test_welch_t_sees_a_shift_and_not_noise() -> None:
     result = dudect(leaky, classes)
     assert result.leaks and result.t > THRESHOLD
     assert result.count[0] + result.count[1] == len(times)
+    # the other way round (the signature wrong from its first character is the slower one) is
+    # no early exit, and no leak
+    backwards = [t + (900 if c == "0" else 0) for t, c in zip(times, classes, strict=True)]
+    opposite = dudect(backwards, classes)
+    assert not opposite.leaks and opposite.t < THRESHOLD
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)

@@ -822,7 +822,7 @@ def _judge_constant_time(
         if timing.leaks:
             problems.append(
                 f"verify takes longer the more of the signature matches: Welch's t = "
-                f"{timing.t:.1f} (|t| > {THRESHOLD:.0f} fails) between signatures wrong in the "
+                f"{timing.t:.1f} (t > {THRESHOLD:.0f} fails) between signatures wrong in the "
                 f"last character and wrong from the first, over {sum(timing.count)} interleaved "
                 f"calls (medians {timing.median_ns[1]:.0f} ns vs {timing.median_ns[0]:.0f} ns)"
             )
@@ -833,7 +833,8 @@ def _judge_constant_time(
     assert timing is not None
     verdict.evidence = (
         f"the signature goes through hmac.compare_digest (at {', '.join(places)}); no == on it; "
-        f"timing: |t| = {abs(timing.t):.1f} (fails above {THRESHOLD:.0f}) over "
+        f"timing: t = {timing.t:.1f} (fails above {THRESHOLD:.0f}: the nearly right signature "
+        f"slower) over "
         f"{sum(timing.count)} calls, crops {', '.join(f'{c:g}' for c in CROPS)}"
     )
 

@@ -2,11 +2,14 @@
 Verbauwhede, "Dude, is my code constant time?", 2017).
 
 Two classes of wrong signatures go to verify, interleaved at random: one that matches the valid
-signature in every character but the last, and one that differs from its first character. A
-comparison that stops at the first difference takes longer on the first class. Welch's t-test
-between the two classes' times, after cropping the slow tail (interrupts, scheduling), says
-whether the difference is real: |t| beyond THRESHOLD fails the claim. The t statistic of each
-crop is computed and the largest |t| counts, as dudect does.
+signature in every character but the last (class 1), and one that differs from its first
+character (class 0). A comparison that stops at the first difference takes longer on class 1.
+Welch's t-test between the two classes' times, after cropping the slow tail (interrupts,
+scheduling), says whether the difference is real: t beyond THRESHOLD fails the claim. The test
+is one-sided: the t of each crop is computed and the largest counts, in the direction an early
+exit leaks. A class 0 that is slower is no early exit: CI runs measured such systematic shifts
+(t = -34 on 133 ns, against compare_digest), from how the two probes' strings sit and hash,
+not from the comparison; they are reported, never a failure.
 """
 
 from __future__ import annotations
@@ -21,14 +24,14 @@ CROPS = (0.5, 0.75, 0.9, 0.99, 1.0)  # keep the fastest fraction of all measurem
 
 @dataclass(frozen=True)
 class TimingResult:
-    t: float  # the largest |t| over the crops, with its sign (positive: class 1 is slower)
+    t: float  # the largest t over the crops (positive: class 1, the nearly right one, is slower)
     crop: float  # the crop that gave it
     count: tuple[int, int]  # measurements of class 0 and class 1 (before cropping)
     median_ns: tuple[float, float]
 
     @property
     def leaks(self) -> bool:
-        return abs(self.t) > THRESHOLD
+        return self.t > THRESHOLD
 
 
 def welch_t(a: Sequence[float], b: Sequence[float]) -> float:
@@ -65,7 +68,7 @@ def dudect(times: Sequence[int], classes: str) -> TimingResult:
         a = [t for t, c in pairs if c == "0" and t <= limit]
         b = [t for t, c in pairs if c == "1" and t <= limit]
         t = welch_t(a, b)
-        if abs(t) > abs(best_t):
+        if crop == CROPS[0] or t > best_t:
             best_t, best_crop = t, crop
     zero = [t for t, c in pairs if c == "0"]
     one = [t for t, c in pairs if c == "1"]
