@@ -85,6 +85,20 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("s" if n != 1 else "")
 
 
+def missing_targets(
+    faults: Iterable[str], services: Collection[str], proxies: Collection[str]
+) -> list[str]:
+    """The faulted names the run has no service, dependency or proxy for."""
+    return [name for name in faults if name not in services or name not in proxies]
+
+
+def missing_evidence(missing: Sequence[str]) -> str:
+    """The evidence of a claim whose faults name what the run does not have."""
+    verb = "is" if len(missing) == 1 else "are"
+    names = " and ".join(missing)
+    return f"could not check: {names} {verb} not among the run's services and dependencies"
+
+
 def describe_faults(faults: Mapping[str, Fault]) -> str:
     """ "redis kill", or "edge_tts refuse, coqui_tts hang": a claim's faults, for its budget."""
     return ", ".join(f"{name} {fault}" for name, fault in faults.items())
@@ -321,7 +335,7 @@ class FaultWindows(ExitsItsStack):
         faults: Mapping[str, Fault],
         steps: Collection[str],
     ) -> None:
-        self.missing = [n for n in faults if n not in ctx.services or n not in setup.proxies]
+        self.missing = missing_targets(faults, ctx.services, setup.proxies)
         self.windows: list[FaultWindow] = []
         if not self.missing:
             self.windows = [
@@ -332,10 +346,7 @@ class FaultWindows(ExitsItsStack):
             self._stack.enter_context(window)
 
     def missing_evidence(self) -> str:
-        """The evidence of a claim whose faults name what the run does not have."""
-        names = " and ".join(self.missing)
-        verb = "is" if len(self.missing) == 1 else "are"
-        return f"could not check: {names} {verb} not among the run's services and dependencies"
+        return missing_evidence(self.missing)
 
     @property
     def on_tick(self) -> OnTick | None:

@@ -34,7 +34,7 @@ from signoff.context import RunContext
 from signoff.engine.json_subset import cut as _cut
 from signoff.engine.json_subset import json_mismatches
 from signoff.engine.json_subset import short_json as _short
-from signoff.engine.met import describe_faults, figures_by_fault
+from signoff.engine.met import describe_faults, figures_by_fault, missing_evidence, missing_targets
 from signoff.engine.timing import tolerance
 from signoff.faults.controller import faulted
 from signoff.faults.model import Fault
@@ -157,13 +157,10 @@ def check_http(ctx: RunContext, claim_id: str, spec: HttpClaim) -> Verdict:
     notes = server.take_restart_note()
     per_request = spec.within + slack
     faults = spec.planned_faults()
-    missing = [name for name in faults if name not in ctx.services or name not in server.proxies]
+    missing = missing_targets(faults, ctx.services, server.proxies)
     if missing:
         verdict.status = "error"
-        verdict.evidence = (
-            f"could not check: {' and '.join(missing)} "
-            f"{'is' if len(missing) == 1 else 'are'} not among the run's services"
-        )
+        verdict.evidence = missing_evidence(missing)
         verdict.duration_s = time.monotonic() - started
         return verdict
     watches = {

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from signoff.claims.model import ClaimRef, WebsocketClaim
 from signoff.context import RunContext
-from signoff.engine.met import describe_faults
+from signoff.engine.met import describe_faults, missing_evidence
 from signoff.kinds.websocket.client import CLOSE_GRACE, Endpoint, Plan, Session, run_client
 from signoff.kinds.websocket.faults import ServerFaults
 from signoff.kinds.websocket.judge import (
@@ -101,11 +101,8 @@ def check_websocket(ctx: RunContext, claim_id: str, spec: WebsocketClaim) -> Ver
     met: dict[str, Met] = {}
     with ServerFaults(ctx, server, planned) as faults:
         if faults.missing:
-            names = " and ".join(faults.missing)
             verdict.status = "error"
-            verdict.evidence = (
-                f"could not check: {names} not among the run's services and dependencies"
-            )
+            verdict.evidence = missing_evidence(faults.missing)
             verdict.duration_s = time.monotonic() - started
             return verdict
         sessions = asyncio.run(measure(endpoint, wanted, spec.connect, ctx.deadline))

@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import Mapping
 
 from signoff.context import RunContext
-from signoff.engine.met import ExitsItsStack
+from signoff.engine.met import ExitsItsStack, missing_targets
 from signoff.faults.controller import FaultState, faulted
 from signoff.faults.model import Fault
 from signoff.server import TargetServer
@@ -28,7 +28,7 @@ class ServerFaults(ExitsItsStack):
         self.ctx = ctx
         self.server = server
         self.planned = dict(planned)
-        self.missing = [n for n in planned if n not in ctx.services or n not in server.proxies]
+        self.missing = missing_targets(planned, ctx.services, server.proxies)
         self.states: list[FaultState] = []
         self._watches: dict[str, FaultWatch] = {}
         self._stack = contextlib.ExitStack()
