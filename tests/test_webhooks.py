@@ -42,7 +42,7 @@ from signoff.kinds.webhooks.cases import (
     malleability_cases,
 )
 from signoff.kinds.webhooks.schemes import Message, scheme_for, vectors_for
-from signoff.kinds.webhooks.timing import THRESHOLD, dudect, welch_t
+from signoff.kinds.webhooks.timing import THRESHOLD, TimingResult, dudect, welch_t
 from signoff.verdict import Verdict
 from tests.runs import claims, signoff, statuses
 
@@ -176,6 +176,31 @@ def test_welch_t_sees_a_shift_and_not_noise() -> None:
     backwards = [t + (900 if c == "0" else 0) for t, c in zip(times, classes, strict=True)]
     opposite = dudect(backwards, classes)
     assert not opposite.leaks and opposite.t < THRESHOLD
+
+
+def test_a_timing_leak_fails_only_when_the_swapped_second_test_confirms_it() -> None:
+    rng = random.Random(11)
+    times = [int(rng.gauss(6000, 100)) for _ in range(6000)]
+    classes = "".join(rng.choice("01") for _ in times)
+    leak = dudect(
+        [t + (900 if c == "1" else 0) for t, c in zip(times, classes, strict=True)], classes
+    )
+    calm = dudect(times, classes)
+    spied = {"first": {"compares": [{"signature": True, "where": "app.py:3"}]}}
+
+    def judged(first: TimingResult, second: TimingResult | None) -> Verdict:
+        verdict = Verdict("webhook:constant-time", "webhook", "holds")
+        probe._judge_constant_time(verdict, spied, first, second)
+        return verdict
+
+    both = judged(leak, leak)
+    assert both.status == "fails" and "t > 10 in both fails" in both.evidence
+    artifact = judged(leak, calm)  # the first test's shift followed the strings' places
+    assert artifact.status == "holds" and "not confirmed by a second test" in artifact.evidence
+    assert artifact.measured["t_confirm"] == round(calm.t, 2)
+    unconfirmed = judged(leak, None)  # the second test could not time enough calls
+    assert unconfirmed.status == "fails" and "second timing test" in unconfirmed.evidence
+    assert judged(calm, None).status == "holds"
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)

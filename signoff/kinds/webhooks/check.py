@@ -749,21 +749,47 @@ def _constant_time(probe: _Probe, verdict: Verdict) -> None:
                 return
             spied[name] = answer
         timing = _time_it(probe, child, msg, first, last, now)
-    _judge_constant_time(verdict, spied, timing)
+        confirmed = None
+        if timing is not None and timing.leaks:
+            confirmed = _confirm(probe, child, now)
+    _judge_constant_time(verdict, spied, timing, confirmed)
+
+
+def _confirm(probe: _Probe, child: WebhookChild, now: int) -> TimingResult | None:
+    """A second timing test, to tell a leak from an artifact of the first: another message
+    (so other signatures), and the two classes' headers in each other's places. An early exit
+    is slower on the nearly right signature wherever it sits; a shift from where the probe's
+    strings sit follows the place, and so changes sign here."""
+    scheme = probe.scheme
+    msg = Message(b'{"event": "task.completed", "task_id": "ct2"}', msg_id("Timing2"), now)
+    raw = scheme.digest(probe.secret, msg)
+    first = bytes([raw[0] ^ 0x80]) + raw[1:]
+    last = raw[:-1] + bytes([raw[-1] ^ 0x01])
+    return _time_it(probe, child, msg, first, last, now, swapped=True)
 
 
 def _time_it(
-    probe: _Probe, child: WebhookChild, msg: Message, first: bytes, last: bytes, now: int
+    probe: _Probe,
+    child: WebhookChild,
+    msg: Message,
+    first: bytes,
+    last: bytes,
+    now: int,
+    *,
+    swapped: bool = False,
 ) -> TimingResult | None:
+    """dudect's t of verify on `last` (class 1) against `first` (class 0); `swapped` sends
+    them in each other's places in the child, and turns the classes back before the test."""
     scheme = probe.scheme
+    headers = [
+        scheme.headers(msg, [scheme.token(first)]),  # class 0: an early exit stops at once
+        scheme.headers(msg, [scheme.token(last)]),  # class 1: ...or at the last character
+    ]
     request = {
         "op": "timing",
         "secret": probe.secret,
         "payload": base64.b64encode(msg.payload).decode(),
-        "headers": [
-            scheme.headers(msg, [scheme.token(first)]),  # class 0: an early exit stops at once
-            scheme.headers(msg, [scheme.token(last)]),  # class 1: ...or at the last character
-        ],
+        "headers": headers[::-1] if swapped else headers,
         "count": TIMING_COUNT,
         "warmup": TIMING_WARMUP,
         "max_seconds": TIMING_MAX_S,
@@ -775,12 +801,19 @@ def _time_it(
     classes = str(answer.get("classes", ""))
     if min(classes.count("0"), classes.count("1")) < TIMING_MIN_PER_CLASS:
         return None
+    if swapped:
+        classes = classes.translate(str.maketrans("01", "10"))
     return dudect(times, classes)
 
 
 def _judge_constant_time(
-    verdict: Verdict, spied: Mapping[str, Mapping[str, Any]], timing: TimingResult | None
+    verdict: Verdict,
+    spied: Mapping[str, Mapping[str, Any]],
+    timing: TimingResult | None,
+    confirmed: TimingResult | None = None,
 ) -> None:
+    """`confirmed`: the second timing test, run when the first gave t above THRESHOLD; a leak
+    is a t above it in both."""
     problems: list[str] = []
     unseen = [n for n, a in spied.items() if not any(c.get("signature") for c in a["compares"])]
     places = sorted(
@@ -819,12 +852,25 @@ def _judge_constant_time(
             "timed_calls": sum(timing.count),
             "median_ns": [round(m) for m in timing.median_ns],
         }
-        if timing.leaks:
+        if confirmed is not None:
+            verdict.measured |= {
+                "t_confirm": round(confirmed.t, 2),
+                "median_ns_confirm": [round(m) for m in confirmed.median_ns],
+            }
+        if timing.leaks and confirmed is not None and confirmed.leaks:
             problems.append(
                 f"verify takes longer the more of the signature matches: Welch's t = "
-                f"{timing.t:.1f} (t > {THRESHOLD:.0f} fails) between signatures wrong in the "
-                f"last character and wrong from the first, over {sum(timing.count)} interleaved "
-                f"calls (medians {timing.median_ns[1]:.0f} ns vs {timing.median_ns[0]:.0f} ns)"
+                f"{timing.t:.1f}, then {confirmed.t:.1f} with another message and the two "
+                f"classes swapped (t > {THRESHOLD:.0f} in both fails), between signatures "
+                f"wrong in the last character and wrong from the first, over "
+                f"{sum(timing.count) + sum(confirmed.count)} interleaved calls (medians "
+                f"{timing.median_ns[1]:.0f} ns vs {timing.median_ns[0]:.0f} ns)"
+            )
+        elif timing.leaks and confirmed is None:
+            problems.append(
+                "too few timed calls in the second timing test (the one that confirms a t of "
+                f"{timing.t:.1f}): verify is too slow to time {TIMING_MIN_PER_CLASS} calls of "
+                f"each class within {format_duration(TIMING_MAX_S)}"
             )
     if problems:
         verdict.status = "fails"
@@ -837,6 +883,11 @@ def _judge_constant_time(
         f"slower) over "
         f"{sum(timing.count)} calls, crops {', '.join(f'{c:g}' for c in CROPS)}"
     )
+    if confirmed is not None:
+        verdict.evidence += (
+            f"; not confirmed by a second test with another message and the classes swapped "
+            f"(t = {confirmed.t:.1f}): an artifact of where the first test's strings sat"
+        )
 
 
 # -- webhook:url-validator --------------------------------------------------------------------
