@@ -1,7 +1,9 @@
 """The `signoff` command line. Exit status: 0 every claim holds, 1 some claim fails or could not
 be checked, 2 the claims file (its target's interpreter and pythonpath included) or the command
 line is wrong, 3 the harness could not run, 130 interrupted (Ctrl-C or SIGTERM). `check
---imports`: 1 the target's code fails at import, 2 a name the claims give is wrong."""
+--imports`: 1 the target's code fails at import, 2 a name the claims give is wrong. `compare`
+(and a `run --baseline` whose claims all hold): 1 a claim that held now fails or a figure got
+worse beyond its noise; `compare`: 2 a path that is not a run, or runs of different targets."""
 
 from __future__ import annotations
 
@@ -70,11 +72,25 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="no claim starts after this much of the run (default: 30m)",
     )
-
+    run.add_argument(
+        "--jobs",
+        default="auto",
+        metavar="N",
+        help="claims that only wait run side by side, N at once; those whose figure is CPU time "
+        "(imports, cron:time, webhook:constant-time, load) run alone (default: auto, 4 per "
+        "core, at most 8; 1: one claim after another)",
+    )
     run.add_argument(
         "--allow-remote",
         action="store_true",
         help="allow [[load]] on an address other than loopback (refused by default)",
+    )
+    run.add_argument(
+        "--baseline",
+        metavar="OLD",
+        help="compare with an older run of the same target (its report folder or signoff.json) "
+        "in every report and on the terminal; a run whose claims all hold exits 1 when a claim "
+        "that held now fails or a figure got worse beyond its noise",
     )
 
     from signoff.kinds.load.cli import add_arguments as load_arguments
@@ -110,10 +126,30 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser(
         "report",
         help="render the reports of a run folder again from its ledger (a killed run too)",
-        epilog="exit status: 0 every claim holds; 1 some claim fails or was not checked; "
-        "2 not a run folder",
+        epilog="exit status: 0 every claim holds; 1 some claim fails or was not checked, or "
+        "(a run made with --baseline) it regressed against its baseline; 2 not a run folder",
     )
     report.add_argument("folder", metavar="DIR", help="a run's report folder (reports/...)")
+
+    compare = sub.add_parser(
+        "compare",
+        help="compare two runs of a target: per claim better, worse, unchanged, new or gone",
+        description="Compare two runs of the same target, claim by claim: a claim that held "
+        "and now fails or could not be checked, a figure that moved beyond its noise (the "
+        "larger of its repeats' spread and the claim's tolerance; for import times and load "
+        "figures, which have no tolerance, a factor of the older figure: 3 for an import's "
+        "fastest repeat, at the run's pace, 2 for load figures; never under 1 ms), or a claim "
+        "only one run has.",
+        epilog="exit status: 0 nothing got worse; 1 a claim that held now fails, or a figure "
+        "got worse beyond its noise; 2 a path is not a run (folder or signoff.json), or the "
+        "runs are of different targets",
+    )
+    compare.add_argument(
+        "old", metavar="OLD", help="the older run: its report folder or signoff.json"
+    )
+    compare.add_argument(
+        "new", metavar="NEW", help="the newer run: its report folder or signoff.json"
+    )
 
     services = sub.add_parser("services", help="start the services a claims file needs")
     services_sub = services.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
@@ -176,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _hang(args)
         if args.command == "report":
             return _report(Path(args.folder))
+        if args.command == "compare":
+            return _compare(args.old, args.new)
         if args.command == "load":
             from signoff.kinds.load.cli import load_command
 
@@ -238,6 +276,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from signoff.checks import expand_claims
     from signoff.claims import load_claims
+    from signoff.schedule import parse_jobs
     from signoff.units import parse_duration
 
     if getattr(args, "allow_remote", False):
@@ -255,6 +294,18 @@ def _run(args: argparse.Namespace) -> int:
         parse_duration(args.deadline)
     except ValueError as exc:
         raise UsageError(f"--deadline: {exc}") from None
+    jobs = getattr(args, "jobs", "1")  # `signoff load`: its claims run alone anyway
+    try:
+        parse_jobs(jobs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    baseline = getattr(args, "baseline", None)  # `signoff load` has none
+    plugins: list[object] = []
+    if baseline:
+        from signoff.report.baseline import BaselineHooks, check_baseline
+
+        checked = check_baseline(baseline, claims.target.name, args.report_dir)
+        plugins.append(BaselineHooks(checked))
     refs = [r for r in expand_claims(claims) if only is None or r.kind in only]
     if not refs:
         raise UsageError(
@@ -280,6 +331,8 @@ def _run(args: argparse.Namespace) -> int:
         args.services,
         "--signoff-deadline",
         args.deadline,
+        "--signoff-jobs",
+        str(jobs),
     ]
     if args.only:
         pytest_args += ["--signoff-only", args.only]
@@ -287,7 +340,7 @@ def _run(args: argparse.Namespace) -> int:
         pytest_args += ["--signoff-report-dir", args.report_dir]
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         pytest_args += ["-p", "signoff.plugin"]
-    code = int(pytest.main(pytest_args))
+    code = int(pytest.main(pytest_args, plugins=plugins))
     if code == pytest.ExitCode.INTERRUPTED:
         return EXIT_INTERRUPTED
     if code in (0, 1, 2, 3):
@@ -297,7 +350,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _report(folder: Path) -> int:
     from signoff.report.again import render_again
-    from signoff.report.terminal import render_table
+    from signoff.report.compare import comparison_for
+    from signoff.report.terminal import render_comparison, render_table
     from signoff.verdict import overall
 
     info, verdicts = render_again(folder)
@@ -305,7 +359,23 @@ def _report(folder: Path) -> int:
     for line in [*render_table(verdicts, width=width), *(f"note: {n}" for n in info.notes)]:
         print(line)
     print(f"report: {folder}")
-    return 0 if overall(verdicts) == "holds" else 1
+    comparison = comparison_for(info, verdicts, folder)  # a run made with --baseline
+    if comparison is not None:
+        for line in render_comparison(comparison, width=width):
+            print(line)
+    if overall(verdicts) != "holds":
+        return 1
+    return 1 if comparison is not None and comparison.regressed else 0
+
+
+def _compare(old: str, new: str) -> int:
+    from signoff.report.compare import compare_runs
+    from signoff.report.terminal import render_comparison
+
+    comparison = compare_runs(old, new)
+    for line in render_comparison(comparison, width=shutil.get_terminal_size((100, 24)).columns):
+        print(line)
+    return 1 if comparison.regressed else 0
 
 
 def _hang(args: argparse.Namespace) -> int:

@@ -14,18 +14,24 @@ happened. Nothing heavy is imported unless --claims is given.
 The other hooks watch how the run goes (signoff.run_end.RunEnd): an interruption, a suite
 that could not be collected, a test deselected, skipped or broken before its check, pytest
 stopping early. A claim left without a verdict is reported with that reason.
+
+A --claims run (`signoff run`) shows each claim as it runs and ends (signoff.report.live)
+instead of pytest's dots, except with -v; --signoff-claims keeps pytest's own output, as the
+project's own tests run in it too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:  # the keys' types only; nothing heavy is imported at plugin load
-    from signoff.claims import ClaimRef  # noqa: F401
+    from signoff.claims import ClaimRef
     from signoff.context import RunContext  # noqa: F401
+    from signoff.report.live import Progress
     from signoff.run_end import RunEnd
     from signoff.stages import Handler  # noqa: F401
 
@@ -34,6 +40,7 @@ REFS_KEY = pytest.StashKey["tuple[ClaimRef, ...]"]()
 END_KEY = pytest.StashKey["RunEnd"]()
 NODES_KEY = pytest.StashKey["dict[str, str]"]()  # a claim test's nodeid -> its claim's id
 SIGTERM_KEY = pytest.StashKey["Handler"]()
+LIVE_KEY = pytest.StashKey["Progress"]()
 BACKEND_CHOICES = ("auto", "docker", "system", "embedded", "url")
 
 pytest_plugins = ["signoff.user_fixtures"]
@@ -68,6 +75,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--signoff-only", metavar="KIND[,KIND]", help="check only claims of these kinds"
     )
     group.addoption(
+        "--signoff-jobs",
+        default="1",
+        metavar="N",
+        help="claims that only wait run side by side, N at once (auto: from the cores); CPU-time "
+        "claims run alone. Default 1 here, so that your own tests never run beside a claim "
+        "(`signoff run` defaults to auto)",
+    )
+    group.addoption(
         "--signoff-deadline",
         default="30m",
         metavar="DURATION",
@@ -89,6 +104,7 @@ def pytest_configure(config: pytest.Config) -> None:
             only=config.getoption("signoff_only"),
             deadline=config.getoption("signoff_deadline"),
             report_dir=config.getoption("signoff_report_dir"),
+            jobs=config.getoption("signoff_jobs"),
         )
     except ClaimsError as exc:
         pytest.exit(f"signoff: the claims file is wrong:\n{exc}", returncode=2)
@@ -103,6 +119,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[NODES_KEY] = nodes
     config.pluginmanager.register(_RunWatch(end, nodes), "signoff-run-watch")
     config.stash[SIGTERM_KEY] = stages.stop_on_sigterm()
+    if not config.getoption("claims") or config.get_verbosity() > 0:
+        return  # a user's run (their own tests' dots), or -v: pytest's own lines
+    from signoff.report import live
+
+    # the claims' progress replaces pytest's dots, on the terminal pytest's capture hides
+    config.stash[LIVE_KEY] = display = live.Progress.on_stdout(total=len(refs))
+    live.activate(display)
+    config.pluginmanager.register(_LiveWatch(display, nodes), "signoff-live")
 
 
 def _claims_path(config: pytest.Config) -> str | None:
@@ -122,6 +146,12 @@ def _claims_path(config: pytest.Config) -> str | None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if LIVE_KEY in config.stash:
+        from signoff.report import live
+
+        config.stash[LIVE_KEY].stop()
+        if live.active() is config.stash[LIVE_KEY]:
+            live.activate(None)
     if SIGTERM_KEY in config.stash:
         from signoff import stages
 
@@ -212,6 +242,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     )
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """With --signoff-jobs above 1, the claims pytest will run start now, side by side (the
+    services are up: pytest_sessionstart ran before the collection); each test then waits for
+    its claim's verdict."""
+    ctx = session.config.stash.get(RUN_KEY, None)
+    if ctx is None or session.config.option.collectonly:
+        return
+    if session.config.stash[END_KEY].collection_errors:
+        return  # pytest stops before any test
+    from signoff import stages
+    from signoff.claims import ClaimRef
+
+    refs: list[ClaimRef] = []
+    for item in session.items:
+        claim = getattr(getattr(item, "callspec", None), "params", {}).get("claim")
+        if isinstance(claim, ClaimRef):
+            refs.append(claim)
+    stages.start_side_by_side(ctx, refs)
+
+
 class _RunWatch:
     """Hooks that record how the run goes into its RunEnd (registered by pytest_configure for a
     run with --claims; a plugin object of its own, so nested runs keep their own)."""
@@ -258,6 +308,32 @@ class _RunWatch:
         from signoff.run_end import describe_failure
 
         self.end.harness_error = describe_failure(excinfo.value)
+
+
+class _LiveWatch:
+    """The live display's hooks (registered with it by pytest_configure): no dot or letter for
+    a claim's test (its line is the display's), and the display stopped, the terminal left as
+    it was, before pytest writes its summary or its word about an interruption."""
+
+    def __init__(self, display: Progress, nodes: dict[str, str]) -> None:
+        self.display = display
+        self.nodes = nodes
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport | pytest.CollectReport
+    ) -> Generator[None, Any, Any]:
+        status = yield
+        if report.nodeid in self.nodes and isinstance(status, tuple):
+            return (status[0], "", "")  # the category still counts in pytest's last line
+        return status
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        self.display.stop()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.display.stop()
 
 
 def _last_line(text: str) -> str:

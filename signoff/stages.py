@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -23,12 +24,14 @@ from signoff.checks import expand_claims
 from signoff.claims import ClaimRef, load_claims
 from signoff.claims.secrets import scrub, secret_values
 from signoff.context import RunContext, default_report_dir
+from signoff.engine import startups
 from signoff.errors import ServiceError, SignoffError
 from signoff.faults.proxy import ProxyHub
 from signoff.ledger import Ledger
-from signoff.report import RunInfo, write_reports
+from signoff.report import RunInfo, live, write_reports
 from signoff.report.terminal import render_table
 from signoff.run_end import RunEnd, failure_parts
+from signoff.schedule import Schedule, parse_jobs
 from signoff.server import stop_target_server
 from signoff.services import DependencyStarts, Surroundings, start_services, stop_services
 from signoff.units import format_duration, parse_duration
@@ -36,12 +39,13 @@ from signoff.verdict import Verdict
 
 
 def configure(
-    path: str, *, only: str | None, deadline: str, report_dir: str | None
+    path: str, *, only: str | None, deadline: str, report_dir: str | None, jobs: str = "1"
 ) -> tuple[RunContext, list[ClaimRef]]:
     """Load and validate everything; raise ClaimsError or ValueError before anything starts."""
     claims = load_claims(path, runnable=True)
     chosen = {kinds.from_word(w.strip()) for w in only.split(",") if w.strip()} if only else None
     seconds = parse_duration(deadline)
+    workers = parse_jobs(jobs)
     atexit.register(processes.stop_all)  # the last resort, if a hook never got to finish()
     refs = [r for r in expand_claims(claims) if chosen is None or r.kind in chosen]
     folder = Path(report_dir) if report_dir else default_report_dir(claims.target.name)
@@ -53,6 +57,7 @@ def configure(
             target=claims.target.name,
             claims_file=str(claims.path),
             planned=[(r.id, r.kind) for r in refs],
+            jobs=workers,
         ),
         deadline=time.monotonic() + seconds,
     )
@@ -107,6 +112,7 @@ def start(ctx: RunContext, refs: Sequence[ClaimRef], backend: str) -> None:
         raise
     ctx.services.update(starts.wait())  # finish() stops the services if this raises
     ctx.info.services = {name: svc.describe() for name, svc in ctx.services.items()}
+    ctx.info.service_start_s = {name: svc.startup_s for name, svc in ctx.services.items()}
     ctx.info.save(ctx.report_dir)
     ctx.hub = ProxyHub()
     ctx.hub.start()
@@ -116,10 +122,51 @@ DEADLINE_NOTE = "the run's deadline (--deadline) passed: no claim started after 
 SERVICE_PING_S = 5.0  # a service that does not answer a ping in this long is gone or stuck
 
 
+_SCHEDULE = pytest.StashKey[Schedule]()  # in RunContext.stash, when claims run side by side
+WAIT_AFTER_DEADLINE_S = 900.0  # a test waits this long past the run's deadline for its claim
+
+
+def start_side_by_side(ctx: RunContext, refs: Sequence[ClaimRef]) -> None:
+    """With more than one job, start checking `refs` (the claims pytest will run) side by side
+    (signoff.schedule); `verify` then waits for each verdict. One job: nothing to start."""
+    if ctx.info.jobs <= 1 or not refs or _SCHEDULE in ctx.stash:
+        return
+    schedule = Schedule(refs, lambda ref: _shown(ctx, ref), ctx.ledger.append, ctx.info.jobs)
+    ctx.stash[_SCHEDULE] = schedule
+    # one core stays free for the measured calls while the others start interpreters
+    startups.limit(max(1, (os.cpu_count() or 1) - 1))
+    schedule.start()
+
+
 def verify(ctx: RunContext, claim: ClaimRef) -> Verdict:
-    """Check one claim, record its verdict at once, and fail the test unless it holds. An
-    exception of the harness itself (a bug, or a SignoffError) is the claim's `error`, with
-    what was raised and where: it never ends a claim without a verdict."""
+    """Check one claim, record its verdict at once, and fail the test unless it holds (when
+    claims run side by side: wait for its verdict). An exception of the harness itself (a bug,
+    or a SignoffError) is the claim's `error`, with what was raised and where: it never ends a
+    claim without a verdict. The run's live display (signoff.report.live) shows the claim while
+    it runs, then its verdict."""
+    schedule = ctx.stash.get(_SCHEDULE, None)
+    if schedule is not None and claim.id in schedule:
+        waited = max(0.0, ctx.remaining()) + WAIT_AFTER_DEADLINE_S
+        found = schedule.verdict(claim.id, timeout=waited)
+        if found is None:
+            pytest.fail(f"no verdict within {format_duration(waited)} of waiting", pytrace=False)
+        verdict = found
+    else:
+        verdict = _shown(ctx, claim)
+        ctx.ledger.append(verdict)
+    if verdict.status != "holds":
+        pytest.fail(f"{verdict.status}: {verdict.evidence}", pytrace=False)
+    return verdict
+
+
+def _shown(ctx: RunContext, claim: ClaimRef) -> Verdict:
+    with live.claim(claim) as shown:
+        verdict = _checked(ctx, claim)
+        shown(verdict)
+    return verdict
+
+
+def _checked(ctx: RunContext, claim: ClaimRef) -> Verdict:
     started = time.monotonic()
     if ctx.remaining() <= 0:
         verdict = Verdict(claim.id, claim.kind, "error", evidence=_deadline_passed(ctx))
@@ -144,9 +191,6 @@ def verify(ctx: RunContext, claim: ClaimRef) -> Verdict:
                 started,
                 details="".join(traceback.format_exception(exc)),
             )
-    ctx.ledger.append(verdict)
-    if verdict.status != "holds":
-        pytest.fail(f"{verdict.status}: {verdict.evidence}", pytrace=False)
     return verdict
 
 
@@ -195,6 +239,10 @@ def finish(ctx: RunContext, refs: Sequence[ClaimRef], end: RunEnd | None = None)
     never got its verdict is reported as `error`, with the reason `end` gives it (and added to
     the ledger, so the terminal shows it too): an unchecked claim is no pass."""
     end = end if end is not None else RunEnd()
+    schedule = ctx.stash.get(_SCHEDULE, None)
+    if schedule is not None:
+        schedule.stop()  # no claim starts and no verdict is recorded from here on
+        startups.limit(None)
     try:
         try:
             stop_target_server(ctx)  # the served target first: it talks to the services
@@ -210,7 +258,7 @@ def finish(ctx: RunContext, refs: Sequence[ClaimRef], end: RunEnd | None = None)
             ctx.info.notes.append(
                 f"the run was interrupted ({end.interrupted}) before every claim was checked"
             )
-        verdicts = ctx.ledger.read()
+        verdicts = in_file_order(ctx.ledger.read(), [r.id for r in refs])
         done = {v.id for v in verdicts}
         secrets = secret_values(ctx.claims)
         unchecked = [
@@ -229,6 +277,14 @@ def finish(ctx: RunContext, refs: Sequence[ClaimRef], end: RunEnd | None = None)
         write_reports(ctx.info, verdicts + unchecked, ctx.report_dir)
 
 
+def in_file_order(verdicts: list[Verdict], ids: Sequence[str]) -> list[Verdict]:
+    """The verdicts in the claims file's order (the ledger has them as their claims ended:
+    side by side, the quiet lane first)."""
+    order = {claim_id: i for i, claim_id in enumerate(ids)}
+    return sorted(verdicts, key=lambda v: order.get(v.id, len(order)))
+
+
 def summary_lines(ctx: RunContext, width: int) -> list[str]:
     notes = [f"note: {note}" for note in ctx.info.notes]
-    return [*render_table(ctx.ledger.read(), width=width), *notes, f"report: {ctx.report_dir}"]
+    verdicts = in_file_order(ctx.ledger.read(), [i for i, _ in ctx.info.planned])
+    return [*render_table(verdicts, width=width), *notes, f"report: {ctx.report_dir}"]

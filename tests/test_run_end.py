@@ -249,6 +249,7 @@ class _DeadRedis:
 
     name = "redis"
     host, port = "127.0.0.1", 9
+    startup_s = 0.01
 
     def describe(self) -> str:
         return "embedded 7.2.4"

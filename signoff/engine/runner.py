@@ -28,6 +28,7 @@ from typing import Any, Literal
 import psutil
 
 from signoff import processes
+from signoff.engine import startups
 from signoff.errors import HarnessError, UsageError
 
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
@@ -537,6 +538,7 @@ def _child(target: TargetProcess, spec: dict[str, Any], *, importtime: bool) -> 
             str(CHILD_SCRIPT),
             str(spec_path),
         ]
+        place = startups.take()  # given back when its import step ends (_watch)
         started = time.monotonic()
         with open(tmp / "stdout", "wb") as out, open(tmp / "stderr", "wb") as err:
             try:
@@ -550,10 +552,13 @@ def _child(target: TargetProcess, spec: dict[str, Any], *, importtime: bool) -> 
                     pass_fds=(status_w, release_r),
                 )
             except OSError as exc:
+                if place is not None:
+                    place.release()
                 raise HarnessError(
                     f"cannot start the target's interpreter "
                     f"{target.python!r} in {target.cwd!r}: {exc}"
                 ) from exc
+        startups.hold(proc.pid, place)
         os.close(status_w)
         os.close(release_r)
         status_w = release_r = -1
@@ -566,6 +571,8 @@ def _child(target: TargetProcess, spec: dict[str, Any], *, importtime: bool) -> 
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+        if proc is not None:
+            startups.give_back(proc.pid)
         if proc is not None and proc.returncode is None:
             # KeyboardInterrupt or a harness error: nothing stays behind
             _kill_all(proc, _descendants(proc))
@@ -647,6 +654,8 @@ def _watch(
                 watch.phase = "eof"
                 return watch
             _lines(watch, data, limits, time.monotonic())
+            if watch.phase not in ("startup", "import"):
+                startups.give_back(proc.pid)
             if watch.phase in _PAUSES:
                 return watch
         elif proc.poll() is not None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, NoReturn
 
+from signoff.engine import startups
 from signoff.engine.runner import (
     FINISH_TIMEOUT,
     MIN_IMPORT_TIMEOUT,
@@ -223,6 +224,7 @@ class Worker:
             elif words[0] == "done":
                 phase, deadline = "finish", time.monotonic() + FINISH_TIMEOUT
             elif words[0] == "ready":
+                startups.give_back(child.proc.pid)  # set up: its place is for the next start
                 return
             elif words[0] == "end":
                 record = _read_result(child.tmp / "result") or {}

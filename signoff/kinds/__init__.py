@@ -39,6 +39,11 @@ class Kind:
     services: bool = False  # its probes need the services up
     server: bool = False  # its claims need [target.server]
     named: bool = True  # an array of tables, each claim with a name unique in the section
+    # claims side by side (signoff.schedule): a kind whose figure is CPU time runs in the quiet
+    # lane, alone (True: every claim; a tuple: those sub-claims, "time" of "cron:time"); the
+    # claims of kinds with the same `group` run one at a time
+    quiet: bool | tuple[str, ...] = False
+    group: str | None = None
     # a kind from another package: the model of one table of its section (an in-tree kind has
     # a field of its own in signoff.claims.model.ClaimsFile, typed for mypy)
     model: type[BaseModel] | None = None
@@ -52,6 +57,7 @@ BUILTIN: tuple[Kind, ...] = (
         suite="imports",
         services=True,
         named=False,
+        quiet=True,
     ),
     Kind(
         "timeout", "timeouts", "signoff.kinds.timeouts.check:check", suite="timeouts", services=True
@@ -64,14 +70,41 @@ BUILTIN: tuple[Kind, ...] = (
         services=True,
     ),
     Kind(
-        "http", "http", "signoff.kinds.http.check:check", suite="http", services=True, server=True
+        "http",
+        "http",
+        "signoff.kinds.http.check:check",
+        suite="http",
+        services=True,
+        server=True,
+        quiet=True,  # its figures are the served target's answer times
     ),
-    Kind("cron", "cron", "signoff.kinds.cron.check:check", suite="cron", named=False),
+    # hypothesis (cron's and the webhooks' cases) is not thread-safe: one claim at a time
     Kind(
-        "webhook", "webhooks", "signoff.kinds.webhooks.check:check", suite="webhooks", named=False
+        "cron",
+        "cron",
+        "signoff.kinds.cron.check:check",
+        suite="cron",
+        named=False,
+        quiet=("time",),
+        group="hypothesis",
     ),
     Kind(
-        "load", "load", "signoff.kinds.load.check:check", suite="load", services=True, server=True
+        "webhook",
+        "webhooks",
+        "signoff.kinds.webhooks.check:check",
+        suite="webhooks",
+        named=False,
+        quiet=("constant-time",),
+        group="hypothesis",
+    ),
+    Kind(
+        "load",
+        "load",
+        "signoff.kinds.load.check:check",
+        suite="load",
+        services=True,
+        server=True,
+        quiet=True,
     ),
     Kind(
         "websocket",
@@ -140,6 +173,14 @@ def needs_services(ref: ClaimRef) -> bool:
     """Whether this claim's probe needs the services up (a section may say it does not, with
     `with_services = false`)."""
     return by_name(ref.kind).services and getattr(ref.spec, "with_services", True) is not False
+
+
+def is_quiet(ref: ClaimRef) -> bool:
+    """Whether this claim's figure is CPU time, so that it runs while nothing else does."""
+    quiet = by_name(ref.kind).quiet
+    if isinstance(quiet, bool):
+        return quiet
+    return ref.id.removeprefix(f"{ref.kind}:") in quiet
 
 
 def check(ctx: RunContext, ref: ClaimRef) -> Verdict:

@@ -33,7 +33,9 @@ def render_again(folder: Path) -> tuple[RunInfo, list[Verdict]]:
         info = RunInfo.load(folder)
     except ValueError as exc:
         raise UsageError(f"{exc}; expected a run folder written by signoff 0.1 or later") from None
-    verdicts = read_ledger(ledger)
+    order = {claim_id: i for i, (claim_id, _) in enumerate(info.planned)}
+    # the claims file's order, as the run's own reports have it (the ledger's is as they ended)
+    verdicts = sorted(read_ledger(ledger), key=lambda v: order.get(v.id, len(order)))
     done = {v.id for v in verdicts}
     verdicts += [
         Verdict(i, kind, "error", evidence=NEVER_CHECKED)

@@ -22,9 +22,12 @@ class RunInfo:
     duration_s: float = 0.0
     python: str = field(default_factory=platform.python_version)
     services: dict[str, str] = field(default_factory=dict)  # name -> "embedded 6.2.14"
+    service_start_s: dict[str, float] = field(default_factory=dict)  # name -> seconds to answer
     notes: list[str] = field(default_factory=list)  # run-level problems (deadline passed, ...)
     planned: list[tuple[str, str]] = field(default_factory=list)  # (claim id, kind), in order
     finished: bool = False  # the run got to write its reports
+    baseline: str = ""  # `run --baseline OLD`: the older run its reports compare with
+    jobs: int = 1  # claims at most at once (`--jobs`)
 
     @property
     def started_iso(self) -> str:
@@ -53,9 +56,14 @@ class RunInfo:
                 duration_s=float(doc.get("duration_s", 0.0)),
                 python=str(doc.get("python", "")),
                 services={str(k): str(v) for k, v in doc.get("services", {}).items()},
+                service_start_s={
+                    str(k): float(v) for k, v in doc.get("service_start_s", {}).items()
+                },
                 notes=[str(n) for n in doc.get("notes", [])],
                 planned=[(str(i), str(k)) for i, k in doc.get("planned", [])],
                 finished=bool(doc.get("finished", False)),
+                baseline=str(doc.get("baseline", "")),
+                jobs=int(doc.get("jobs", 1)),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(

@@ -16,7 +16,9 @@ def as_document(info: RunInfo, verdicts: list[Verdict]) -> dict[str, Any]:
         "verdict": overall(verdicts),
         "started": info.started_iso,
         "duration_s": round(info.duration_s, 3),
+        "jobs": info.jobs,
         "environment": {"python": info.python, "services": dict(info.services)},
+        "service_start_s": {name: round(s, 3) for name, s in info.service_start_s.items()},
         "claims": [v.to_json() for v in verdicts],
     }
     if info.notes:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from signoff.units import format_duration
 from signoff.verdict import Verdict
+
+if TYPE_CHECKING:
+    from signoff.report.compare import Comparison
 
 _WORD = {"holds": "HOLDS", "fails": "FAILS", "error": "ERROR"}
 
@@ -53,3 +56,39 @@ def _wrap(text: str, width: int, *, first: str, rest: str) -> list[str]:
         break_on_hyphens=False,
     )
     return wrapped or [first.rstrip()]
+
+
+_CHANGE_WORD = {
+    "now fails": "NOW FAILS",
+    "worse": "WORSE",
+    "gone": "GONE",
+    "new": "NEW",
+    "now holds": "NOW HOLDS",
+    "better": "BETTER",
+    "unchanged": "UNCHANGED",
+}
+CHANGE_INDENT = 11  # a change's note starts under its figures
+
+
+def render_comparison(comparison: Comparison, width: int = 100) -> list[str]:
+    """The comparison with a baseline: a line saying what changed, then one line per claim
+    (change, the baseline's figure -> this run's, id), regressions first; each claim that
+    changed has its note below (the figure's move against its noise), wrapped, never cut."""
+    started = f", started {comparison.baseline_started}" if comparison.baseline_started else ""
+    lines = _wrap(
+        f"compared with the baseline {comparison.baseline}{started}: {comparison.summary()}",
+        width,
+        first="",
+        rest="  ",
+    )
+    for note in comparison.notes:
+        lines.extend(_wrap(f"note: {note}", width, first="", rest="      "))
+    for c in comparison.ordered():
+        old = c.old or (c.old_status or "-")
+        new = c.new or (c.new_status or "-")
+        head = f"{_CHANGE_WORD[c.change]:<9}  {old:>9} -> {new:<9}  "
+        lines.extend(_wrap(c.id, width, first=head, rest=" " * len(head)))
+        if c.change != "unchanged" and c.note:
+            indent = " " * CHANGE_INDENT
+            lines.extend(_wrap(c.note, width, first=indent, rest=indent + "  "))
+    return lines

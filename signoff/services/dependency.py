@@ -258,11 +258,13 @@ class _Starting:
         )
 
     def _run(self, spec: Dependency, where: Surroundings, deadline: float) -> None:
+        started = time.monotonic()
         try:
             service = start_dependency(self.name, spec, where, deadline)
         except Exception as exc:
             self.problem = str(exc)
             return
+        service.startup_s = time.monotonic() - started
         with self.lock:
             keep = not self.abandoned
             if keep:

@@ -64,6 +64,7 @@ from signoff.kinds.cron.cases import (
     invalid_expressions,
 )
 from signoff.kinds.cron.expr import Expression, parse
+from signoff.report import live
 from signoff.units import format_duration
 from signoff.verdict import Verdict
 
@@ -273,6 +274,7 @@ class _Caller:
         return self.memory.confirmed_slow < CONFIRM_SLOW
 
     def _call(self, case: Case) -> Call:
+        live.count("calls")
         args = [case.expression, _dt(case.start), _dt(case.end)]
         reply = self.worker.call(
             {"args": args, "keep": self.spec.max_results + 1}, watch_s(self.spec.within)

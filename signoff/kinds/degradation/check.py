@@ -35,6 +35,8 @@ from signoff.engine.runner import (
 )
 from signoff.engine.timing import BARRIER_TIMEOUT, tolerance, watch_s
 from signoff.engine.warmup import FAULT_BARRIER, read_warmup, warmup_steps
+from signoff.kinds.degradation.timeline import Clock, timeline
+from signoff.report import live
 from signoff.units import format_duration
 from signoff.verdict import Status, Verdict
 
@@ -67,14 +69,23 @@ def check_degradation(ctx: RunContext, claim_id: str, spec: DegradationClaim) ->
             verdict.evidence = window.missing_evidence()
             verdict.duration_s = time.monotonic() - started
             return verdict
+        waiting = f"waiting for the degraded answer ({describe_faults(faults)})"
+        clock = Clock()  # the moments of the timeline (timeline.py)
         if not spec.warmup:
             window.put()
+            clock.mark("fault on")
+        live.note(waiting if not spec.warmup else "the warmup call, before the fault")
 
         def at_barrier(name: str, done: tuple[ChildResult, ...]) -> bool:
             if name == FAULT_BARRIER:  # the warmup is done: the faults start now
                 window.put()
+                clock.mark("fault on")
+                live.note(waiting)
                 return True
+            clock.mark("lifted")
             window.lift()  # a killed server restarts and answers before this returns
+            clock.mark("back")
+            live.note("the fault is lifted: waiting for the recovery")
             return _judge_degraded(plan, _lookup(done)).status == "holds"
 
         result = run_steps(setup.target, plan.steps, on_barrier=at_barrier, on_tick=window.on_tick)
@@ -96,6 +107,9 @@ def check_degradation(ctx: RunContext, claim_id: str, spec: DegradationClaim) ->
     note = window.note
     verdict.status = findings.status
     verdict.measured = findings.measured
+    events = timeline(clock, result)
+    if events:
+        verdict.measured["timeline"] = events
     lines = findings.problems if findings.status != "holds" else findings.facts
     if findings.status != "holds" and findings.skipped:
         lines = [*lines, findings.skipped]

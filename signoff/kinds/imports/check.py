@@ -16,10 +16,12 @@ from signoff.engine.evidence import (
 )
 from signoff.engine.runner import ChildResult, TargetProcess, run_import
 from signoff.faults import Fault
+from signoff.report import live
 from signoff.units import format_duration
 from signoff.verdict import Verdict
 
 _SIDE_EFFECT_EVENTS = {"network", "thread", "subprocess", "warning"}
+SLOWEST_SHOWN = 10  # of an over-budget module's imports (-X importtime), in its figures
 
 
 def check_import(
@@ -37,7 +39,8 @@ def check_import(
         for proxy in setup.proxies.values():
             proxy.set_fault(fault)
         roots = setup.target.pythonpath
-        for _ in range(spec.repeat):
+        for i in range(spec.repeat):
+            live.note(f"fresh interpreter {i + 1} of {spec.repeat}")
             timeout = min(spec.timeout, max(ctx.remaining(), 1.0))
             result = run_import(setup.target, module, timeout=timeout)
             if result.outcome != "returned" or result.seconds is None:
@@ -130,6 +133,9 @@ def _judge_time(
                 f"{name} {format_duration(secs)}" for name, secs in profile.importtime[:5]
             )
             problems.append(f"slowest imports: {slowest}")
+            verdict.measured["slowest_imports"] = [  # for signoff.html's plot
+                [name, round(secs, 6)] for name, secs in profile.importtime[:SLOWEST_SHOWN]
+            ]
     verdict.evidence = "\n".join(problems)
 
 

@@ -53,6 +53,8 @@ from signoff.claims.model import ClaimRef, LoadClaim, Memory
 from signoff.context import RunContext
 from signoff.engine.timing import tolerance
 from signoff.errors import UsageError
+from signoff.kinds.load.memory_log import write_memory_log
+from signoff.kinds.load.progress import locust_progress
 from signoff.kinds.load.stats import (
     LATE_MS,
     SATURATED_CPU,
@@ -76,6 +78,7 @@ from signoff.kinds.load.stats import (
     request_counts,
     users_from_history,
 )
+from signoff.report import live
 from signoff.server import TargetServer, log_tail, server_or_error
 from signoff.services.base import free_port
 from signoff.units import format_duration, format_size
@@ -227,6 +230,7 @@ def run_locust(
     env = _environment(server, spec, folder)
     cwd = str(ctx.claims.path.parent)
     handles: dict[int, psutil.Process] = {}
+    history = Path(f"{run.prefix}_stats_history.csv")
     try:
         with open(run.log, "ab") as log:
             popen: dict[str, Any] = {"stdout": log, "stderr": subprocess.STDOUT, "env": env}
@@ -275,6 +279,8 @@ def run_locust(
                             oom_kills=None if usage is None else usage.oom_kills,
                         )
                     )
+                if live.showing():
+                    live.note(locust_progress(history) or "Locust is starting its users")
                 time.sleep(SAMPLE_EVERY)
             # the master ends by itself; workers follow it, give them a moment
             for proc in run.procs[1:]:
@@ -311,15 +317,19 @@ def check_load(ctx: RunContext, claim_id: str, spec: LoadClaim) -> Verdict:
     if group is not None and spec.memory is not None and spec.memory.needs_limit:
         verdict.budget["memory"]["memory_limit"] = group.limit
     run = run_locust(ctx, server, spec, folder, deadline)
+    settled_from = None
     if group is not None:
         run.limit, run.oom_base = group.limit, oom_base
         memory = spec.memory
         if memory is not None and memory.settles_below is not None and not run.problem:
+            live.note("the load is over: waiting for the target's memory to settle")
+            settled_from = time.time()
             run.settling = watch_settling(server, memory, group.limit, ctx.remaining())
         run.oom = _oom_words(server, group.oom_kills() - oom_base)
     if restarted:
         run.notes.append(restarted)
     judge(verdict, spec, run)
+    write_memory_log(folder, run.samples, run.started, run.settling, settled_from)
     if not server.alive and run.oom is None:
         verdict.evidence += f"\nnote: {server.exit_words()} during this claim"
     verdict.duration_s = time.monotonic() - started

@@ -27,6 +27,7 @@ from signoff.engine.timing import tolerance
 from signoff.kinds.sql.database import ADMIN_TIMEOUT, CLIENT_MARGIN, NotChecked, ready
 from signoff.kinds.sql.outcome import Outcome, judge, sample
 from signoff.kinds.sql.wire import OutOfTime, WireError, connect, run
+from signoff.report import live
 from signoff.services import Service
 from signoff.verdict import Verdict
 
@@ -40,7 +41,9 @@ def check(ctx: RunContext, ref: ClaimRef) -> Verdict:
     slack = tolerance(spec.within)
     verdict = Verdict(ref.id, ref.kind, "holds", budget=_budget(spec, slack))
     try:
+        live.note("the database and its setup files")
         service, database = ready(ctx, spec)
+        live.note(f"waiting for the query{f' as {spec.role}' if spec.role else ''}")
         outcome = _query(spec, service, database, spec.within + slack + QUERY_MARGIN)
     except NotChecked as exc:
         verdict.status = "error"

@@ -11,6 +11,7 @@ file makes each of them `error` at once, with the file, the line and Postgres's 
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -62,20 +63,25 @@ _STATE_KEY = pytest.StashKey[SqlRun]()
 
 def ready(ctx: RunContext, spec: SqlClaim) -> tuple[Service, str]:
     """The service and the run's database, every setup file of `spec` run in it; NotChecked if
-    not (the same reason for every claim, each time)."""
-    state = ctx.stash.get(_STATE_KEY, None)
-    if state is None:
-        state = ctx.stash[_STATE_KEY] = _create(ctx)
-    if state.failure is not None:
-        raise NotChecked(state.failure.evidence, state.failure.measured)
-    assert state.service is not None and state.database is not None
-    for path in spec.setup:
-        if path not in state.setups:
-            state.setups[path] = _run_setup(ctx, state.service, state.database, path)
-        failed = state.setups[path]
-        if failed is not None:
-            raise NotChecked(failed.evidence, failed.measured)
-    return state.service, state.database
+    not (the same reason for every claim, each time). Claims side by side wait here for the
+    one that creates the database or runs a setup file."""
+    with _lock:
+        state = ctx.stash.get(_STATE_KEY, None)
+        if state is None:
+            state = ctx.stash[_STATE_KEY] = _create(ctx)
+        if state.failure is not None:
+            raise NotChecked(state.failure.evidence, state.failure.measured)
+        assert state.service is not None and state.database is not None
+        for path in spec.setup:
+            if path not in state.setups:
+                state.setups[path] = _run_setup(ctx, state.service, state.database, path)
+            failed = state.setups[path]
+            if failed is not None:
+                raise NotChecked(failed.evidence, failed.measured)
+        return state.service, state.database
+
+
+_lock = threading.Lock()
 
 
 def _create(ctx: RunContext) -> SqlRun:

@@ -32,6 +32,7 @@ from signoff.engine.runner import (
 )
 from signoff.engine.timing import observe_s, tolerance
 from signoff.engine.warmup import Warmup, missing_call, read_warmup, warmup_steps
+from signoff.report import live
 from signoff.units import format_duration
 from signoff.verdict import Verdict
 
@@ -61,9 +62,11 @@ def check_timeout(ctx: RunContext, claim_id: str, spec: TimeoutClaim) -> Verdict
             return verdict
         with window:
             if spec.warmup:
+                live.note("the warmup call, before the fault")
                 result, warmup, events = _run_warm(setup.target, spec, watch, window, roots)
             else:
                 window.put()
+                live.note(f"waiting for the call to end ({describe_faults(faults) or 'no fault'})")
                 warmup = None
                 result = run_call(setup.target, spec.call, timeout=watch, on_tick=window.on_tick)
                 events = result.events
@@ -95,8 +98,11 @@ def _run_warm(
     """Import, the warmup call, the fault put in force at the barrier, the measured call: the
     measured call's result (or the import's, when it failed), the warmup, the child's events."""
 
+    waiting = f"waiting for the measured call to end ({describe_faults(spec.planned_faults())})"
+
     def at_barrier(name: str, done: tuple[ChildResult, ...]) -> bool:
         window.put()
+        live.note(waiting)
         return True
 
     whole = run_steps(

@@ -61,6 +61,7 @@ from signoff.kinds.webhooks.schemes import (
     vectors_for,
 )
 from signoff.kinds.webhooks.timing import CROPS, THRESHOLD, TimingResult, dudect
+from signoff.report import live
 from signoff.units import format_duration
 from signoff.verdict import Verdict
 
@@ -180,6 +181,7 @@ class _Probe:
             "needles": [n.hex() for n in spy],
             "probe_header": self.scheme.header if probe else None,
         }
+        live.count("cases")
         return child.call(request, timeout=CASE_TIMEOUT, what=f"verify ({case.label})")
 
     def sign(self, child: WebhookChild, secret: str, msg: Message, what: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from signoff.kinds.websocket.judge import (
     secs,
     tolerance,
 )
+from signoff.report import live
 from signoff.server import TargetServer, server_or_error
 from signoff.services.base import LOOPBACK
 from signoff.units import format_duration
@@ -105,6 +106,7 @@ def check_websocket(ctx: RunContext, claim_id: str, spec: WebsocketClaim) -> Ver
             verdict.evidence = missing_evidence(faults.missing)
             verdict.duration_s = time.monotonic() - started
             return verdict
+        live.note(f"watching {len(wanted)} WebSocket client{'s' if len(wanted) > 1 else ''}")
         sessions = asyncio.run(measure(endpoint, wanted, spec.connect, ctx.deadline))
         if planned:
             met = faults.met()

@@ -32,6 +32,7 @@ from websockets.http11 import Response
 from websockets.protocol import SEND_EOF, State
 from websockets.uri import parse_uri
 
+from signoff.report import live
 from signoff.units import format_duration
 
 Role = Literal["answering", "idle"]
@@ -275,6 +276,7 @@ class _Client:
 
     def _beat(self, beat: Beat) -> None:
         self.session.beats.append(beat)
+        live.count("heartbeats")
         if self.answering and self._ping_out is None and self.protocol.state is State.OPEN:
             self._ping()
 

@@ -15,6 +15,9 @@ from redis.retry import Retry
 
 from tiny.errors import ServiceUnavailableError
 
+# tests/test_compare.py's hook: this import made slower on purpose (no module imports this one)
+time.sleep(float(os.environ.get("TINY_SLOW_IMPORT_S", "0")))
+
 
 def _redis_address() -> tuple[str, int]:
     url = urlsplit(os.environ["REDIS_URL"])

@@ -1,0 +1,35 @@
+"""How far a running Locust test is, for the live display: "312 requests, 20 users", from the
+last aggregated row of its stats history CSV (Locust writes one a second with
+--csv-full-history)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+TAIL_BYTES = 8192  # the last rows; a row is some 200 bytes
+
+
+def locust_progress(history: Path) -> str | None:
+    """None before Locust has written a row (or when the file is not one of its)."""
+    try:
+        with history.open("rb") as f:
+            header = f.readline().decode(errors="replace")
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(len(header), size - TAIL_BYTES))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    names = next(csv.reader([header]), [])
+    try:
+        name, users = names.index("Name"), names.index("User Count")
+        requests, failures = names.index("Total Request Count"), names.index("Total Failure Count")
+    except ValueError:
+        return None
+    for line in reversed(tail.splitlines()):
+        row = next(csv.reader([line]), [])
+        if len(row) == len(names) and row[name] == "Aggregated":
+            failed = f", {row[failures]} failed" if row[failures] not in ("0", "") else ""
+            return f"{row[requests]} requests{failed}, {row[users]} users"
+    return None
