@@ -334,6 +334,7 @@ def test_the_served_target_and_its_background_reach_a_dependency_through_their_p
 # -- the command line -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_faults_a_dependency_like_a_service(tmp_path: Path) -> None:
     """The holding claim's client gives up after 1 s; the regression's has no timeout."""
     state = tmp_path / "state"
