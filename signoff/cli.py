@@ -30,6 +30,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def _docker_image_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--docker-image",
+        action="append",
+        metavar="SERVICE=IMAGE",
+        help="the docker backend's image for redis or postgres (redis=redis:7-alpine; "
+        "may be repeated; default: $SIGNOFF_REDIS_IMAGE / $SIGNOFF_POSTGRES_IMAGE, else "
+        "signoff-redis:local / signoff-postgres:local when built, else the official images)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     from signoff.plugin import BACKEND_CHOICES
 
@@ -66,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         help="where Redis and Postgres come from (default: auto, the first of "
         "docker, system, embedded, url that works)",
     )
+    _docker_image_option(run)
     run.add_argument(
         "--deadline",
         default="30m",
@@ -99,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
         "load", help="check only the [[load]] claims, or explore with Locust's web UI (--ui)"
     )
     load_arguments(load, BACKEND_CHOICES)
+    from signoff.kinds.load.cli import add_worker_arguments
+
+    worker = sub.add_parser(
+        "worker", help="run Locust workers of a `signoff load --master` (docs/distributed.md)"
+    )
+    add_worker_arguments(worker)
 
     check = sub.add_parser(
         "check",
@@ -163,6 +181,15 @@ def _parser() -> argparse.ArgumentParser:
         "(default: signoff.toml)",
     )
     up.add_argument("--services", default="auto", choices=BACKEND_CHOICES)
+    _docker_image_option(up)
+    build = services_sub.add_parser(
+        "build-images",
+        help="build the docker backend's Redis and Postgres images from this machine's binaries",
+        description="Build signoff-redis:local and signoff-postgres:local from the binaries the "
+        "system backend runs and the libraries they need (no registry needed); skipped when "
+        "the image already has the same inputs.",
+    )
+    build.add_argument("--force", action="store_true", help="build even if up to date")
 
     hang = sub.add_parser(
         "hang",
@@ -206,6 +233,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command == "check":
             return _check(args.claims, imports=args.imports)
+        if getattr(args, "docker_image", None):
+            from signoff.services.docker import set_images
+
+            set_images(args.docker_image)
         if args.command == "run":
             return _run(args)
         if args.command == "hang":
@@ -218,6 +249,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             from signoff.kinds.load.cli import load_command
 
             return load_command(args, _run)
+        if args.command == "worker":
+            from signoff.kinds.load.cli import worker_command
+
+            return worker_command(args)
+        if args.action == "build-images":
+            from signoff.services.images import build_command
+
+            for line in build_command(force=args.force):
+                print(line)
+            return 0
         return _services_up(args)
     except ClaimsError as exc:
         for problem in exc.problems:

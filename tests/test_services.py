@@ -29,9 +29,13 @@ from signoff.services import postgres as pg_backend
 from signoff.services import redis as redis_backend
 from signoff.services import start as start_mod
 from signoff.services.base import LocalServer, Unavailable, unprivileged_ids, usable_by
+from signoff.services.images import Built
 from signoff.services.postgres import PostgresServer
 from signoff.services.redis import RedisServer
 from signoff.services.url import RedisUrl
+from tests.backends import docker_images, unavailable
+
+__all__ = ["docker_images"]  # the session fixture, imported to be found here
 
 VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
 
@@ -196,9 +200,12 @@ def test_auto_error_names_every_backend_in_order(monkeypatch: pytest.MonkeyPatch
     ]
 
 
-def test_docker_backend_without_engine_fails_fast_and_says_why() -> None:
-    if docker_backend.engine_problem() is None:
-        pytest.skip("a Docker engine answers here; see the docker-marked tests")
+def test_docker_backend_without_engine_fails_fast_and_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # no engine at this address, whether or not one answers at the usual one
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/signoff-test-docker.sock")
+    monkeypatch.setattr(docker_backend, "_engine_checked", None)
     started = time.monotonic()
     with pytest.raises(ServiceError) as info:
         start_services(["redis", "postgres"], backend="docker", timeout=30)
@@ -411,7 +418,7 @@ def test_system_backend(name: str) -> None:
     try:
         found = locate()
     except Unavailable as exc:
-        pytest.skip(f"no system {name} here: {exc}")
+        unavailable(f"no system {name} here: {exc}")
     services = start_services([name], backend="system", timeout=60)
     try:
         service = services[name]
@@ -540,15 +547,12 @@ def test_pgserver_copy_is_readable_by_nobody(
     assert pg_backend._check_runnable(copy / "bin") == copy / "bin"
 
 
-# -- docker (only where a Docker engine answers) ---------------------------------------------------
+# -- docker (tests/test_docker.py has the rest) ------------------------------------------------
 
 
 @pytest.fixture
-def docker_services() -> Iterator[dict[str, Service]]:
-    problem = docker_backend.engine_problem()
-    if problem is not None:
-        pytest.skip(problem)
-    services = start_services(["redis", "postgres"], backend="docker", timeout=300)
+def docker_services(docker_images: list[Built]) -> Iterator[dict[str, Service]]:
+    services = start_services(["redis", "postgres"], backend="docker", timeout=60)
     try:
         yield services
     finally:
@@ -561,6 +565,8 @@ def test_docker_services_answer_and_take_faults(docker_services: dict[str, Servi
     for service in docker_services.values():
         assert service.backend == "docker"
         assert urlsplit(service.url).hostname == "127.0.0.1"
+        assert service.describe() == f"docker {service.version}"
+        assert VERSION.match(service.version), service.version
         service.ping()
         port = service.port
         service.kill()

@@ -69,6 +69,21 @@ def port_is_free(port: int) -> bool:
         return True
 
 
+def on_a_free_port(
+    service: Service, launch: Callable[[float], None], deadline: float, attempts: int = 3
+) -> None:
+    """Give `service` a free port and `launch(deadline)` it there; on PortInUse (another
+    process took the port between our probe and the server's bind) again on another."""
+    for attempt in range(attempts):
+        service.port = free_port()
+        try:
+            launch(deadline)
+            return
+        except PortInUse:
+            if attempt == attempts - 1:
+                raise
+
+
 def unprivileged_ids() -> tuple[int, int] | None:
     """(uid, gid) to run servers as when we are root (nobody/nogroup), else None."""
     if os.geteuid() != 0:
@@ -253,14 +268,7 @@ class LocalServer(Service):
         """Prepare, pick a free port and start; on EADDRINUSE retry with another port."""
         try:
             self.prepare(deadline)
-            for attempt in range(attempts):
-                self.port = free_port()
-                try:
-                    self._launch(deadline)
-                    return
-                except PortInUse:
-                    if attempt == attempts - 1:
-                        raise
+            on_a_free_port(self, self._launch, deadline, attempts)
         except BaseException:
             self.stop()
             raise

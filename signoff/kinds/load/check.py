@@ -6,13 +6,19 @@ claim's `duration`, with its users and spawn rate, against the server's loopback
 Locust process loads `loadtests/signoff_times.py` next to the locustfile (the bundled
 `loadtests/async_endpoints.py`, driven by [load.flow], unless the claim names its own), which
 logs every request's exact time; the percentiles come from those (see `load_stats`), never from
-Locust's rounded buckets. The counts are the requests Locust's own stats count (the plugin's
-docstring says how), checked against Locust's `locust_stats.csv`: a difference is in the
+Locust's rounded buckets. In distributed mode (`processes > 1`, or `signoff load --master` with
+workers started by `signoff worker` on other machines) the workers load the same files (or get
+them from the master: `-f -`) and send their times to it over Locust's message channel; the
+master writes them where a local run's are (`signoff.kinds.load.distributed`), so both are read
+alike. The counts are the requests Locust's own stats count (the plugin's docstring says how),
+checked against Locust's `locust_stats.csv`: a difference is in the
 evidence. Locust's CSV, HTML and log are kept in the report folder, under `load/<claim>/`.
 
-While the test runs, every 0.5 s, the harness samples the CPU of each Locust process and the
-resident memory of the server and its children. A Locust process above 90% of a core in more
-than 20% of the samples makes the claim `error`: the figures would be the generator's.
+While the test runs, every 0.5 s, the harness samples the CPU of each Locust process (of the
+master only, when distributed: each worker samples its own and sends it) and the resident
+memory of the server and its children. A Locust process above 90% of a core in more than 20% of
+the samples makes the claim `error`, naming the worker: the figures would be the generator's. So
+does a worker lost mid-run (Locust marks it missing, it left, or its measurements stopped).
 
 With [target.server] memory_limit, each sample also reads what the target's memory cgroup
 holds (`signoff.cgroup`: the anonymous and shared memory of the server and its background
@@ -53,6 +59,7 @@ from signoff.claims.model import ClaimRef, LoadClaim, Memory
 from signoff.context import RunContext
 from signoff.engine.timing import tolerance
 from signoff.errors import UsageError
+from signoff.kinds.load.distributed import WorkerFigures, combine_loads, read_workers
 from signoff.kinds.load.memory_log import write_memory_log
 from signoff.kinds.load.progress import locust_progress
 from signoff.kinds.load.stats import (
@@ -93,26 +100,127 @@ WORKERS_WAIT = 20  # seconds the master waits for its workers
 STOP_TIMEOUT = 2  # seconds Locust gives running users to finish at the end
 MARGIN = 30.0  # seconds past the expected end before Locust is killed
 ALLOW_REMOTE_ENV = "SIGNOFF_ALLOW_REMOTE"
+MASTER_ENV = "SIGNOFF_LOAD_MASTER"  # HOST:PORT: `signoff load --master` binds its master there
+EXPECT_WORKERS_ENV = "SIGNOFF_LOAD_EXPECT_WORKERS"  # and waits for this many `signoff worker`s
+HOST_ENV = "SIGNOFF_LOAD_HOST"  # `--host URL`: load this target, not the served one
+DEFAULT_BIND = "127.0.0.1:5557"  # Locust's own default port, on loopback
+REMOTE_WORKERS_WAIT = 300  # seconds a `--master` waits for workers started by hand
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _remote_allowed(allow_remote: bool | None) -> bool:
+    return os.environ.get(ALLOW_REMOTE_ENV) == "1" if allow_remote is None else allow_remote
 
 
 def check_host(url: str, allow_remote: bool | None = None) -> None:
     """Refuse (UsageError) a load target that is not on loopback (127.0.0.0/8, ::1, localhost)
     unless remote targets are allowed (`--allow-remote`, which sets SIGNOFF_ALLOW_REMOTE=1)."""
-    if allow_remote is None:
-        allow_remote = os.environ.get(ALLOW_REMOTE_ENV) == "1"
     host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return
-    except ValueError:
-        pass
-    if not allow_remote:
+    if not is_loopback(host) and not _remote_allowed(allow_remote):
         raise UsageError(
             f"load goes to loopback only: {host or url!r} is not a loopback address "
             "(use --allow-remote to load another machine)"
         )
+
+
+def parse_address(text: str, what: str, allow_remote: bool | None = None) -> tuple[str, int]:
+    """HOST:PORT (or [v6]:PORT) of a Locust master; UsageError when it is malformed, or not on
+    loopback without --allow-remote: Locust's master and workers trust each other (no
+    authentication; a worker runs the code its master sends, a master counts what any worker
+    sends), so signoff keeps that protocol on loopback unless told otherwise."""
+    parts = urlsplit(f"tcp://{text}")
+    try:
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        host, port = "", None
+    if not host or port is None or port == 0:
+        raise UsageError(f"{what}: expected HOST:PORT (like {DEFAULT_BIND}), found {text!r}")
+    if not is_loopback(host) and not _remote_allowed(allow_remote):
+        raise UsageError(
+            f"{what}: {host!r} is not a loopback address; Locust's master and workers do not "
+            "authenticate each other (use --allow-remote on a network you trust)"
+        )
+    return host, port
+
+
+@dataclass(frozen=True)
+class GivenTarget:
+    """A target given by URL (`signoff load --master --host URL`, for workers on other
+    machines, which cannot reach the served target on this machine's loopback): signoff did not
+    start it, so nothing of it is sampled."""
+
+    base_url: str
+
+    def memory(self) -> None:
+        return None
+
+    def pids(self) -> list[int]:
+        return []
+
+
+@dataclass(frozen=True)
+class Master:
+    """A distributed run's Locust master: where it listens, how many workers it waits for (and
+    how long), and whether signoff starts them (`processes > 1`) or people do (`--master`)."""
+
+    host: str
+    port: int
+    workers: int
+    wait: float
+    by_hand: bool
+
+
+def master_of(spec: LoadClaim) -> Master | None:
+    """The claim's master: `signoff load --master` (SIGNOFF_LOAD_MASTER), or processes > 1 on
+    a free loopback port; None for one local Locust process."""
+    bind = os.environ.get(MASTER_ENV)
+    if bind:
+        host, port = parse_address(bind, "--bind")
+        workers = int(os.environ.get(EXPECT_WORKERS_ENV) or 1)
+        return Master(host, port, workers, REMOTE_WORKERS_WAIT, by_hand=True)
+    if spec.processes > 1:
+        return Master("127.0.0.1", free_port(), spec.processes, WORKERS_WAIT, by_hand=False)
+    return None
+
+
+def worker_argv(host: str, port: int, files: str | None = None, *, quiet: bool = True) -> list[str]:
+    """A Locust worker of the master at host:port (what `signoff worker` runs): with `files`
+    (the same locustfiles as the master's, comma-separated, signoff's plugin among them), or
+    else `-f -`: Locust's own download of the master's locustfiles as it starts. A failed
+    request is no failure of the worker (the claim judges): it exits 0 after a run."""
+    argv = [sys.executable, "-m", "locust", "-f", files or "-", "--exit-code-on-error", "0"]
+    if quiet:
+        argv.append("--skip-log-setup")
+    return [*argv, "--worker", "--master-host", host, "--master-port", str(port)]
+
+
+FLOW_FILE = "signoff_flow.py"
+
+
+def flow_file(spec: LoadClaim, folder: Path) -> Path:
+    """The bundled flow with the claim's [load.flow] written in, for workers that get their
+    locustfiles from the master: a worker on another machine has no SIGNOFF_FLOW."""
+    assert spec.flow is not None
+    flow = json.dumps(spec.flow.model_dump(mode="json"))
+    path = folder / FLOW_FILE
+    path.write_text(
+        f'"""Written by signoff for [[load]] {spec.name!r}: the bundled async-job flow with the '
+        'claim\'s [load.flow], for Locust workers that get it from the master."""\n\n'
+        "import os\n\n"
+        f'os.environ["SIGNOFF_FLOW"] = {flow!r}\n\n'
+        "from signoff._loadtests.async_endpoints import AsyncJobUser  # noqa: E402,F401\n",
+        encoding="utf-8",
+    )
+    return path
 
 
 def slug(name: str) -> str:
@@ -134,6 +242,7 @@ class LocustRun:
     oom: str | None = None  # what the OOM killer did during the claim, as evidence words
     settling: Settling | None = None
     notes: list[str] = field(default_factory=list)
+    master: Master | None = None  # a distributed run's master
 
     @property
     def log(self) -> Path:
@@ -141,14 +250,26 @@ class LocustRun:
 
 
 def locust_argv(
-    spec: LoadClaim, host: str, prefix: Path, html: Path, *, role: str = "local", port: int = 0
+    spec: LoadClaim,
+    host: str,
+    prefix: Path,
+    html: Path,
+    *,
+    role: str = "local",
+    port: int = 0,
+    master: Master | None = None,
+    locustfile: Path | None = None,
 ) -> list[str]:
-    """The Locust command line for one process: `role` local, master or worker."""
-    locustfile = spec.locustfile if spec.locustfile is not None else BUNDLED_FLOW
+    """The Locust command line for one process: `role` local, master or worker (a worker of
+    127.0.0.1:`port`, or of `master`, getting the locustfiles from it)."""
+    if role == "worker":
+        if master is None:
+            return worker_argv("127.0.0.1", port)
+        return worker_argv(master.host, master.port)
+    if locustfile is None:
+        locustfile = spec.locustfile if spec.locustfile is not None else BUNDLED_FLOW
     files = f"{locustfile},{TIMES_PLUGIN}"
     argv = [sys.executable, "-m", "locust", "-f", files, "--host", host, "--skip-log-setup"]
-    if role == "worker":
-        return [*argv, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
     argv += [
         "--headless",
         "--users",
@@ -169,21 +290,25 @@ def locust_argv(
         "0",
     ]
     if role == "master":
+        if master is None:
+            master = Master("127.0.0.1", port, spec.processes, WORKERS_WAIT, by_hand=False)
         argv += [
             "--master",
             "--master-bind-host",
-            "127.0.0.1",
+            master.host,
             "--master-bind-port",
-            str(port),
+            str(master.port),
             "--expect-workers",
-            str(spec.processes),
+            str(master.workers),
             "--expect-workers-max-wait",
-            str(WORKERS_WAIT),
+            f"{master.wait:g}",
         ]
     return argv
 
 
-def _environment(server: TargetServer, spec: LoadClaim, folder: Path) -> dict[str, str]:
+def _environment(
+    server: TargetServer | GivenTarget, spec: LoadClaim, folder: Path
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["SIGNOFF_LOAD_DIR"] = str(folder)
     env["SIGNOFF_FLOW"] = json.dumps(spec.flow.model_dump(mode="json")) if spec.flow else ""
@@ -214,18 +339,26 @@ def _rss_of(pids: list[int]) -> int | None:
 
 
 def run_locust(
-    ctx: RunContext, server: TargetServer, spec: LoadClaim, folder: Path, deadline: float
+    ctx: RunContext,
+    server: TargetServer | GivenTarget,
+    spec: LoadClaim,
+    folder: Path,
+    deadline: float,
+    master: Master | None = None,
 ) -> LocustRun:
-    """Run Locust for the claim, sampling CPU and memory, and stop every process it started."""
+    """Run Locust for the claim, sampling CPU and memory, and stop every process it started.
+    With a `master`, its workers (unless started by hand) load the same files and send it their
+    measurements; only the master's CPU is sampled here, the workers send their own."""
     folder.mkdir(parents=True, exist_ok=True)
     for old in [
         *folder.glob("times-*.jsonl"),
         *folder.glob("lag-*.jsonl"),
+        *folder.glob("cpu-*.jsonl"),
         *folder.glob("started-*"),
         *folder.glob("reported-*.json"),
     ]:
         old.unlink()
-    run = LocustRun(folder=folder, prefix=folder / "locust")
+    run = LocustRun(folder=folder, prefix=folder / "locust", master=master)
     html = folder / "locust.html"
     env = _environment(server, spec, folder)
     cwd = str(ctx.claims.path.parent)
@@ -234,23 +367,43 @@ def run_locust(
     try:
         with open(run.log, "ab") as log:
             popen: dict[str, Any] = {"stdout": log, "stderr": subprocess.STDOUT, "env": env}
-            if spec.processes > 1:
-                port = free_port()
-                master = locust_argv(
-                    spec, server.base_url, run.prefix, html, role="master", port=port
+            if master is not None:
+                locustfile = spec.locustfile
+                if locustfile is None:
+                    locustfile = flow_file(spec, folder)
+                argv = locust_argv(
+                    spec,
+                    server.base_url,
+                    run.prefix,
+                    html,
+                    role="master",
+                    master=master,
+                    locustfile=locustfile,
                 )
-                run.procs.append(processes.spawn(master, role="locust-master", cwd=cwd, **popen))
-                worker = locust_argv(
-                    spec, server.base_url, run.prefix, html, role="worker", port=port
-                )
-                for i in range(spec.processes):
+                run.procs.append(processes.spawn(argv, role="locust-master", cwd=cwd, **popen))
+                # the same files as the master's (a locustfile may import its neighbours);
+                # nothing else shared: the workers send their measurements over the protocol
+                files = f"{locustfile},{TIMES_PLUGIN}"
+                worker_env = {k: v for k, v in env.items() if k != "SIGNOFF_LOAD_DIR"}
+                for i in range(0 if master.by_hand else master.workers):
                     run.procs.append(
-                        processes.spawn(worker, role=f"locust-worker-{i + 1}", cwd=cwd, **popen)
+                        processes.spawn(
+                            worker_argv(master.host, master.port, files),
+                            role=f"locust-worker-{i + 1}",
+                            cwd=cwd,
+                            **{**popen, "env": worker_env},
+                        )
                     )
             else:
                 argv = locust_argv(spec, server.base_url, run.prefix, html)
                 run.procs.append(processes.spawn(argv, role="locust", cwd=cwd, **popen))
             leader = run.procs[0]
+            sampled = run.procs[:1] if master is not None else run.procs
+            if master is not None and master.by_hand:
+                live.note(
+                    f"Locust's master listens on {master.host}:{master.port} for "
+                    f"{master.workers} workers (signoff worker --master HOST:PORT)"
+                )
             end: float | None = None
             while leader.poll() is None:
                 now = time.monotonic()
@@ -265,10 +418,10 @@ def run_locust(
                             run.started = float(marks[0].read_text().split()[0])
                         run.started = run.started or time.time()
                         end = now + spec.duration
-                        for proc in run.procs:  # start the CPU counts
+                        for proc in sampled:  # start the CPU counts
                             _cpu_of(proc, handles)
                 elif end is not None and now <= end:
-                    cpu = {p.pid: c for p in run.procs if (c := _cpu_of(p, handles)) is not None}
+                    cpu = {p.pid: c for p in sampled if (c := _cpu_of(p, handles)) is not None}
                     usage = server.memory()
                     run.samples.append(
                         Sample(
@@ -298,27 +451,48 @@ def run_locust(
 def check_load(ctx: RunContext, claim_id: str, spec: LoadClaim) -> Verdict:
     started = time.monotonic()
     verdict = Verdict(claim_id, "load", "holds", budget=_budget(spec))
-    server = server_or_error(ctx, verdict, started)
-    if server is None:
-        return verdict
+    given = os.environ.get(HOST_ENV)
+    server: TargetServer | None = None
+    target: TargetServer | GivenTarget
+    if given:
+        target = GivenTarget(given.rstrip("/"))
+    else:
+        server = server_or_error(ctx, verdict, started)
+        if server is None:
+            return verdict
+        target = server
     try:
-        check_host(server.base_url)
+        check_host(target.base_url)
     except UsageError as exc:
         verdict.status = "error"
         verdict.evidence = f"not checked: {exc}"
         verdict.duration_s = time.monotonic() - started
         return verdict
     folder = ctx.report_dir / "load" / slug(spec.name)
-    expected = spec.duration + STOP_TIMEOUT + 15 + (WORKERS_WAIT if spec.processes > 1 else 0)
+    try:
+        master = master_of(spec)
+    except UsageError as exc:
+        verdict.status = "error"
+        verdict.evidence = f"not checked: {exc}"
+        verdict.duration_s = time.monotonic() - started
+        return verdict
+    if master is not None:
+        verdict.budget["workers"] = master.workers
+    expected = spec.duration + STOP_TIMEOUT + 15 + (master.wait if master is not None else 0)
     deadline = time.monotonic() + min(expected + MARGIN, max(5.0, ctx.remaining() + MARGIN))
-    restarted = next(iter(server.take_restart_note()), None)
-    group = server.group
+    restarted = None if server is None else next(iter(server.take_restart_note()), None)
+    group = None if server is None else server.group
     oom_base = 0 if group is None else group.oom_kills()
     if group is not None and spec.memory is not None and spec.memory.needs_limit:
         verdict.budget["memory"]["memory_limit"] = group.limit
-    run = run_locust(ctx, server, spec, folder, deadline)
+    run = run_locust(ctx, target, spec, folder, deadline, master)
+    if server is None:
+        run.notes.append(
+            f"the target was given by URL ({target.base_url}): signoff did not start it and "
+            "sampled none of its memory"
+        )
     settled_from = None
-    if group is not None:
+    if server is not None and group is not None:
         run.limit, run.oom_base = group.limit, oom_base
         memory = spec.memory
         if memory is not None and memory.settles_below is not None and not run.problem:
@@ -330,7 +504,7 @@ def check_load(ctx: RunContext, claim_id: str, spec: LoadClaim) -> Verdict:
         run.notes.append(restarted)
     judge(verdict, spec, run)
     write_memory_log(folder, run.samples, run.started, run.settling, settled_from)
-    if not server.alive and run.oom is None:
+    if server is not None and not server.alive and run.oom is None:
         verdict.evidence += f"\nnote: {server.exit_words()} during this claim"
     verdict.duration_s = time.monotonic() - started
     return verdict
@@ -419,23 +593,36 @@ def judge(verdict: Verdict, spec: LoadClaim, run: LocustRun) -> None:
     http = [r for r in requests if r.method != "JOB"]
     jobs = len(requests) - len(http)
     stats = by_name(requests)
+    window = (None, None) if run.started is None else (run.started, run.started + spec.duration)
+    workers = read_workers(run.folder, *window) if run.master is not None else []
     lags = []
-    if run.started is not None:
-        lags = read_lag(run.folder, run.started, run.started + spec.duration)
+    if window[0] is not None and window[1] is not None:
+        # distributed: the master's own (lag-<pid>); each worker is judged on its own below
+        which = "lag-[0-9]*.jsonl" if run.master is not None else "lag-*.jsonl"
+        lags = read_lag(run.folder, window[0], window[1], which)
     gen = generator_load(run.samples, lags)
+    loads = [("a Locust process" if run.master is None else "the Locust master", gen)]
+    loads += [(w.words(), w.load) for w in workers]
+    if workers:
+        gen = combine_loads([gen, *(w.load for w in workers)])
     users = users_from_history(Path(f"{run.prefix}_stats_history.csv"), spec.users, spec.duration)
     mem = memory_figures(run.samples, spec.duration)
     failures = sum(1 for r in http if not r.ok)
     ratio = failures / len(http) if http else 0.0
     rps = len(http) / spec.duration
     verdict.measured = _measured(stats, http, failures, ratio, rps, gen, users, mem)
+    if run.master is not None:
+        verdict.measured["workers"] = _workers_measured(workers)
+        verdict.measured["merge"] = MERGE_WORDS
     limit = None if run.limit is None else limit_figures(run.samples, run.limit, run.oom_base)
     if run.limit is not None:
         verdict.measured["memory_limit"] = _limit_measured(run, limit)
-    counts = _counts(times, Path(f"{run.prefix}_stats.csv"), verdict.measured)
+    lost = any(w.lost for w in workers)
+    counts = _counts(times, Path(f"{run.prefix}_stats.csv"), verdict.measured, lost=lost)
+    counts += _merge_lines(workers, run.master)
     files = "".join(f"\n{line}" for line in [*counts, *(f"note: {n}" for n in run.notes)])
     files += f"\nLocust's report: {run.folder}"
-    problems = _problems(run, http, gen, users)
+    problems = _problems(run, http, loads, users, workers)
     # Locust's Aggregated row counts the flow's job timings as requests too
     also = f" (and {jobs} job timings, which Locust counts as requests)" if jobs else ""
     summary = (
@@ -602,16 +789,21 @@ def _limit_measured(run: LocustRun, limit: LimitFigures | None) -> dict[str, Any
     return measured
 
 
-def _counts(times: Times, csv_path: Path, measured: dict[str, Any]) -> list[str]:
+def _counts(
+    times: Times, csv_path: Path, measured: dict[str, Any], *, lost: bool = False
+) -> list[str]:
     """Check the counts against Locust's own locust_stats.csv: the evidence lines when they
-    differ or when requests were left out (see loadtests/signoff_times.py)."""
+    differ or when requests were left out (see loadtests/signoff_times.py); `lost`: a worker
+    was lost, whose last requests never had a report."""
     lines: list[str] = []
     if times.unreported:
         measured["unreported_requests"] = times.unreported
+        when = (
+            "a lost worker's, or sent as the test stopped" if lost else "sent as the test stopped"
+        )
         lines.append(
             f"{times.unreported} requests that ended after the workers' last report Locust's "
-            "master received (sent as the test stopped) are not counted: Locust's stats do not "
-            "have them either"
+            f"master received ({when}) are not counted: Locust's stats do not have them either"
         )
     theirs = locust_counts(csv_path)
     ours = request_counts(times.requests)
@@ -639,7 +831,16 @@ def _label(method: str, name: str) -> str:
     return name if not method or name.startswith(f"{method} ") else f"{method} {name}"
 
 
-def _problems(run: LocustRun, http: list[Any], gen: Generator, users: Users) -> list[str]:
+def _problems(
+    run: LocustRun,
+    http: list[Any],
+    loads: list[tuple[str, Generator]],
+    users: Users,
+    workers: list[WorkerFigures],
+) -> list[str]:
+    """Why the figures cannot be trusted: Locust did not run, recorded nothing, a generator
+    process (`loads`: who, and its load) saturated, a worker was lost, or the users were not
+    all running."""
     problems: list[str] = []
     if run.problem:
         problems.append(run.problem)
@@ -648,15 +849,22 @@ def _problems(run: LocustRun, http: list[Any], gen: Generator, users: Users) -> 
         last = f" (its log ends: {tail[-1].strip()})" if tail else ""
         problems.append(f"Locust recorded no request{last}")
         return problems
-    if gen.saturated_run:
-        problems.append(
-            f"the load generator saturated: a Locust process was above {SATURATED_CPU:.0f}% "
-            f"of a core in {gen.share:.0%} of the CPU samples and its event loop woke more "
-            f"than {LATE_MS:.0f} ms late in {gen.late_share:.0%} of its ticks (worst "
-            f"{gen.worst_lag_ms:.0f} ms; more than {SATURATED_SHARE:.0%} is too much): the "
-            "figures would be the generator's, not the target's (fewer users, a wait time, or "
-            "more processes)"
-        )
+    for who, gen in loads:
+        if gen.saturated_run:
+            problems.append(
+                f"the load generator saturated: {who} was above {SATURATED_CPU:.0f}% "
+                f"of a core in {gen.share:.0%} of the CPU samples and its event loop woke more "
+                f"than {LATE_MS:.0f} ms late in {gen.late_share:.0%} of its ticks (worst "
+                f"{gen.worst_lag_ms:.0f} ms; more than {SATURATED_SHARE:.0%} is too much): the "
+                "figures would be the generator's, not the target's (fewer users, a wait time, "
+                "or more processes)"
+            )
+    for worker in workers:
+        if worker.lost is not None:
+            problems.append(
+                f"{worker.words()} was lost during the test: it {worker.lost}; its users stopped "
+                "and its requests after its last report are not counted"
+            )
     if users.reached_at is None and users.full_at is not None:
         problems.append(
             f"the concurrency goal was reached too late: all {users.wanted} users ran only "
@@ -674,6 +882,43 @@ def _problems(run: LocustRun, http: list[Any], gen: Generator, users: Users) -> 
             f"{users.dropped_to}"
         )
     return problems
+
+
+MERGE_WORDS = (
+    "raw times: every worker sends each request's exact time to the master over Locust's "
+    "message channel; the percentiles of the merge are those of one process (error 0)"
+)
+
+
+def _workers_measured(workers: list[WorkerFigures]) -> dict[str, Any]:
+    return {
+        w.label: {
+            "host": w.host,
+            "pid": w.pid,
+            "sent": w.sent,
+            "received": w.received,
+            "counted": w.reported,
+            "users_peak": w.users_peak,
+            "lost": w.lost,
+            "cpu_peak_percent": round(w.load.peak_cpu, 1),
+            "saturated_share": round(w.load.share, 3),
+            "loop_late_share": round(w.load.late_share, 3),
+        }
+        for w in workers
+    }
+
+
+def _merge_lines(workers: list[WorkerFigures], master: Master | None) -> list[str]:
+    """Evidence lines when the master did not get what its workers sent, or heard from fewer
+    workers than it waited for."""
+    lines = [
+        f"note: {w.words()} sent {w.sent} request times, the master received {w.received}"
+        for w in workers
+        if w.sent != w.received
+    ]
+    if master is not None and workers and len(workers) < master.workers:
+        lines.append(f"note: {len(workers)} of {master.workers} workers sent measurements")
+    return lines
 
 
 def _measured(

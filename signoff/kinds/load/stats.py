@@ -44,9 +44,10 @@ class Times:
 
 
 def read_times(folder: Path) -> Times:
-    """Every request of every Locust process (times-<pid>.jsonl files in `folder`), as many of
-    each worker's as its reports to the master covered when the master wrote
-    reported-<pid>.json (distributed mode; see loadtests/signoff_times.py)."""
+    """Every request of every Locust process (times-<pid>.jsonl files in `folder`; distributed,
+    times-worker-<n>.jsonl, written by the master from what each worker sent), as many of each
+    worker's as its reports to the master covered when the master wrote reported-<pid>.json
+    (distributed mode; see loadtests/signoff_times.py)."""
     covered = _reported(folder)
     times = Times([], distributed=covered is not None)
     for path in sorted(folder.glob("times-*.jsonl")):
@@ -74,7 +75,7 @@ def read_times(folder: Path) -> Times:
 
 
 def _reported(folder: Path) -> dict[str, int] | None:
-    """The master's reported-<pid>.json: worker pid -> requests covered by its reports."""
+    """The master's reported-<pid>.json: worker -> requests covered by its reports."""
     for path in sorted(folder.glob("reported-*.json")):
         try:
             workers = json.loads(path.read_text(encoding="utf-8"))["workers"]
@@ -251,11 +252,11 @@ class Generator:
         return self.share > SATURATED_SHARE or self.late_share > SATURATED_SHARE
 
 
-def read_lag(folder: Path, start: float, end: float) -> list[float]:
+def read_lag(folder: Path, start: float, end: float, files: str = "lag-*.jsonl") -> list[float]:
     """The event loop lags (ms) the Locust processes measured between `start` and `end` (unix
-    times), from lag-<pid>.jsonl."""
+    times), from lag-<pid>.jsonl (and, distributed, lag-worker-<n>.jsonl; `files` picks)."""
     lags: list[float] = []
-    for path in sorted(folder.glob("lag-*.jsonl")):
+    for path in sorted(folder.glob(files)):
         with open(path, encoding="utf-8") as lines:
             for line in lines:
                 try:
