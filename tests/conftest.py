@@ -43,3 +43,43 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return lane_of(nodeid)
 
     return Lanes(config, log)
+
+
+# the tests that start real servers of a backend (beside the docker-marked ones): the summary
+# line says they ran, and how they ended, so a CI log shows none was skipped
+EVERY_BACKEND = "test_tiny_gives_the_same_verdicts_on_every_backend"
+BACKEND_TESTS = {
+    "system": ("test_system_backend[", EVERY_BACKEND),
+    "url": (
+        "test_url_backend_on_the_standing_services",
+        "test_url_backend_uses_given_servers",
+        EVERY_BACKEND,
+    ),
+}
+_backend_outcomes: dict[str, dict[str, int]] = {"docker": {}, "system": {}, "url": {}}
+
+
+def _backends_of(report: pytest.TestReport) -> list[str]:
+    found = ["docker"] if "docker" in report.keywords else []
+    for backend, names in BACKEND_TESTS.items():
+        if any(name in report.nodeid for name in names):
+            found.append(backend)
+    return found
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # a test's outcome: its call, or its setup when that did not pass (skipped, error)
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        for backend in _backends_of(report):
+            counts = _backend_outcomes[backend]
+            counts[report.outcome] = counts.get(report.outcome, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not any(_backend_outcomes.values()):
+        return
+    parts = []
+    for backend, counts in _backend_outcomes.items():
+        said = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "none ran"
+        parts.append(f"{backend}: {said}")
+    terminalreporter.write_line("backends' tests on real servers: " + "; ".join(parts))

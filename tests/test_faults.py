@@ -315,6 +315,25 @@ def test_faults_can_follow_each_other_without_lifting(proxy: FaultProxy) -> None
     assert echo_works(proxy.address)
 
 
+@pytest.mark.parametrize("spelling", ["refuse", "kill", "blackhole"])
+def test_no_other_socket_can_take_the_port_while_a_fault_is_in_force(
+    proxy: FaultProxy, spelling: str
+) -> None:
+    """Once the proxy's listener was closed for a refuse and bound again when it was lifted: a
+    server of a run beside it (SO_REUSEADDR, as redis and uvicorn bind) took the port in
+    between, and the fault could not be lifted."""
+    proxy.set_fault(parse_fault(spelling))
+    other = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        with pytest.raises(OSError, match="Address already in use"):
+            other.bind(proxy.address)
+    finally:
+        other.close()
+    proxy.set_fault(None)
+    assert echo_works(proxy.address)
+
+
 def test_check_says_whether_new_connections_reach_the_upstream(proxy: FaultProxy) -> None:
     proxy.check(timeout=1.0)
     for spelling in ["hang", "blackhole", "refuse", "reset", "kill"]:

