@@ -45,11 +45,14 @@ from signoff.kinds.load.distributed import (
     combine_loads,
     lost_words,
     make_batch,
+    merged_users,
+    read_users,
     read_workers,
     worker_label,
     worker_load,
+    workers_users,
 )
-from signoff.kinds.load.stats import Generator, Users, by_name, read_times
+from signoff.kinds.load.stats import Generator, Users, by_name, read_times, users_from_counts
 from signoff.services.base import free_port
 from tests.runs import ROOT, claims
 
@@ -197,6 +200,79 @@ def test_a_lost_or_saturated_worker_is_named(tmp_path: Path) -> None:
         "stopped and its requests after its last report are not counted",
     ]
     assert _problems(run, [object()], [("a Locust process", Generator())], users, []) == []
+
+
+def _users_batch(now: float, users: int) -> dict[str, Any]:
+    return _wire(
+        make_batch(pid=1, host="h", now=now, times=[], lag=[], cpu=[], users=users, sent=0)
+    )
+
+
+def test_the_master_writes_each_batchs_users_on_its_own_clock(tmp_path: Path) -> None:
+    receiver = Receiver(tmp_path)
+    # the worker's clock is 5 s behind; its second batch was delivered quicker (the offset
+    # is the smallest difference seen so far)
+    receiver.receive("a", 0, _users_batch(100.0, 4), now=105.2)
+    receiver.receive("a", 0, _users_batch(100.5, 8), now=105.6)
+    receiver.receive("b", 1, _users_batch(200.0, 0), now=200.0)
+    receiver.flush()
+    assert read_users(tmp_path) == {
+        "worker-1": [(105.2, 4), (105.6, 8)],
+        "worker-2": [(200.0, 0)],
+    }
+    assert receiver.worker("a", 0).users_peak == 8
+
+
+def test_the_workers_counts_add_up_as_step_functions() -> None:
+    one = [(0.5, 5), (1.0, 10), (1.5, 10)]
+    two = [(0.7, 3), (1.0, 6), (1.6, 6)]
+    merged = merged_users({"worker-1": one, "worker-2": two}, silent_after=10.0)
+    # worker 2's first count joins worker 1's latest; at 1.0 both change: one point, 16; and
+    # silent_after past each one's last batch, its users are no longer counted
+    assert merged == [(0.5, 5), (0.7, 8), (1.0, 16), (1.5, 16), (1.6, 16), (11.5, 6), (11.6, 0)]
+    # a worker that went silent counts none of its users once silent_after has passed
+    silent = merged_users({"worker-1": [(0.0, 5), (0.5, 5)], "worker-2": [(0.0, 5), (9.0, 5)]}, 3)
+    assert silent == [(0.0, 10), (0.5, 10), (3.0, 5), (3.5, 0), (9.0, 5), (12.0, 0)]
+    assert merged_users({}) == []
+
+
+def test_the_goal_from_the_workers_counts_is_measured_from_the_tests_start(
+    tmp_path: Path,
+) -> None:
+    # what the repro showed: 20 users at spawn rate 10, all running ~1 s in on the workers'
+    # counts, while Locust's history (every 3 s from the workers' reports) showed them at 6 s
+    start = 1000.0
+    for label, offset in (("worker-1", 0.0), ("worker-2", 0.2)):
+        rows = [(start + offset + 0.5 * i, min(10, 5 * (i + 1))) for i in range(13)]
+        text = "".join(json.dumps({"t": t, "users": n}) + "\n" for t, n in rows)
+        (tmp_path / f"users-{label}.jsonl").write_text(text + '{"t": 10')  # a cut last line
+    users = workers_users(tmp_path, 20, 6.0, start)
+    assert users is not None and users.source == "workers"
+    assert users.held and users.reached_at == 0.7 and users.peak == 20 and users.window == 4.0
+    assert users.rows == 26 + 2  # and each worker's users gone SILENT_AFTER past its last batch
+    # the same rules as the history's: a drop within the window counts, one after it not
+    counts = [(start + t, n) for t, n in ((1.0, 20), (2.0, 12), (3.0, 20), (4.5, 0))]
+    dropped = users_from_counts(counts, 20, 6.0, start, source="workers")
+    assert dropped.reached_at == 1.0 and dropped.dropped_to == 12 and not dropped.held
+    late = users_from_counts([(start + 1, 10), (start + 4.2, 20)], 20, 6.0, start)
+    assert late.reached_at is None and late.full_at == 4.2 and late.peak == 20
+    assert workers_users(tmp_path / "none", 20, 6.0, start) is None
+
+
+def test_the_evidence_says_the_goal_came_from_the_workers_counts(tmp_path: Path) -> None:
+    run = LocustRun(folder=tmp_path, prefix=tmp_path / "locust")
+    load = [("a Locust process", Generator())]
+    late = Users(wanted=20, peak=20, full_at=6.0, window=4.0, source="workers")
+    assert _problems(run, [object()], load, late, []) == [
+        "the concurrency goal was reached too late: all 20 users ran only 6 s into the test, "
+        "by the workers' own counts, which must show them within its first 4 s"
+    ]
+    dropped = Users(wanted=20, peak=20, reached_at=1.0, dropped_to=10, source="workers")
+    assert _problems(run, [object()], load, dropped, []) == [
+        "the concurrency goal was not held: 20 users ran, then only 10 (by the workers' own counts)"
+    ]
+    history = Users(wanted=20, peak=20, full_at=6.0, window=4.0)
+    assert "6 s into Locust's stats history" in _problems(run, [object()], load, history, [])[0]
 
 
 # -- addresses, command lines, the flow file -------------------------------------------------
@@ -392,6 +468,11 @@ def test_a_master_and_two_workers_give_one_verdict_with_exact_figures(tmp_path: 
     # the users of both workers make the goal
     assert measured["users"]["peak"] == 10 and measured["users"]["held"] is True
     assert sum(w["users_peak"] for w in workers.values()) == 10
+    # ... by the workers' own counts (every batch's), measured from the master's start mark
+    assert sorted(read_users(claim["folder"])) == sorted(workers)
+    started = float(next(claim["folder"].glob("started-*")).read_text().split()[0])
+    users = workers_users(claim["folder"], 10, 5.0, started)
+    assert users is not None and users.reached_at == measured["users"]["reached_after_s"]
     # the percentiles: nearest rank of every time received, as far as each report covered
     rows: list[dict[str, Any]] = []
     for label, worker in workers.items():

@@ -59,7 +59,12 @@ from signoff.claims.model import ClaimRef, LoadClaim, Memory
 from signoff.context import RunContext
 from signoff.engine.timing import tolerance
 from signoff.errors import UsageError
-from signoff.kinds.load.distributed import WorkerFigures, combine_loads, read_workers
+from signoff.kinds.load.distributed import (
+    WorkerFigures,
+    combine_loads,
+    read_workers,
+    workers_users,
+)
 from signoff.kinds.load.memory_log import write_memory_log
 from signoff.kinds.load.progress import locust_progress
 from signoff.kinds.load.stats import (
@@ -605,7 +610,7 @@ def judge(verdict: Verdict, spec: LoadClaim, run: LocustRun) -> None:
     loads += [(w.words(), w.load) for w in workers]
     if workers:
         gen = combine_loads([gen, *(w.load for w in workers)])
-    users = users_from_history(Path(f"{run.prefix}_stats_history.csv"), spec.users, spec.duration)
+    users = _users(run, spec)
     mem = memory_figures(run.samples, spec.duration)
     failures = sum(1 for r in http if not r.ok)
     ratio = failures / len(http) if http else 0.0
@@ -831,6 +836,18 @@ def _label(method: str, name: str) -> str:
     return name if not method or name.startswith(f"{method} ") else f"{method} {name}"
 
 
+def _users(run: LocustRun, spec: LoadClaim) -> Users:
+    """The concurrency goal: distributed, from the workers' own counts (sent every 0.5 s) from
+    the test's start; else (or if no worker sent one) from Locust's stats history, whose user
+    count a distributed master learns only from its workers' reports, every 3 s (a 6 s claim
+    read its 20 users 6 s in, though the workers had them all running at 2 s)."""
+    if run.master is not None and run.started is not None:
+        users = workers_users(run.folder, spec.users, spec.duration, run.started)
+        if users is not None:
+            return users
+    return users_from_history(Path(f"{run.prefix}_stats_history.csv"), spec.users, spec.duration)
+
+
 def _problems(
     run: LocustRun,
     http: list[Any],
@@ -865,21 +882,26 @@ def _problems(
                 f"{worker.words()} was lost during the test: it {worker.lost}; its users stopped "
                 "and its requests after its last report are not counted"
             )
+    by = " (by the workers' own counts)" if users.source == "workers" else ""
     if users.reached_at is None and users.full_at is not None:
+        where = (
+            "the test, by the workers' own counts, which must show them within its"
+            if users.source == "workers"
+            else "Locust's stats history, which must show them within its"
+        )
         problems.append(
             f"the concurrency goal was reached too late: all {users.wanted} users ran only "
-            f"{users.full_at:.0f} s into Locust's stats history, which must show them within its "
-            f"first {users.window:.0f} s"
+            f"{users.full_at:.0f} s into {where} first {users.window:.0f} s"
         )
     elif users.reached_at is None:
         problems.append(
             f"the concurrency goal was not reached: at most {users.peak} of {users.wanted} "
-            "users ran"
+            f"users ran{by}"
         )
     elif users.dropped_to is not None:
         problems.append(
             f"the concurrency goal was not held: {users.wanted} users ran, then only "
-            f"{users.dropped_to}"
+            f"{users.dropped_to}{by}"
         )
     return problems
 

@@ -6,7 +6,10 @@ disk: every request's exact time (raw, not a histogram: the merge has no error a
 loop lag and its own CPU, about every 0.5 s and once more before each of its stats reports. The
 master (loadtests/signoff_times.py, with a `Receiver`) writes them into the files the harness
 already reads for local runs, one set per worker: `times-worker-<n>.jsonl`, `lag-worker-<n>.jsonl`
-and `cpu-worker-<n>.jsonl`, and as it quits `reported-<pid>.json`: how many requests each worker's
+and `cpu-worker-<n>.jsonl` (and `users-worker-<n>.jsonl`: the users it had running as it sent
+each batch, which the concurrency goal reads: Locust's master hears of its workers' users only
+in their stats reports, every 3 s, so its stats history showed a short claim's users seconds
+late), and as it quits `reported-<pid>.json`: how many requests each worker's
 last stats report that reached the master covered (the harness counts only those, as Locust's
 stats do), how many it received, who each worker was and which workers were lost mid-run.
 
@@ -26,12 +29,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from signoff.kinds.load.stats import Generator, Sample, generator_load
+from signoff.kinds.load.stats import Generator, Sample, Users, generator_load, users_from_counts
 
 MESSAGE = "signoff_times"  # the custom message type: a worker's batch of measurements
 BATCH_EVERY = 0.5  # seconds between a worker's batches
@@ -125,7 +128,10 @@ class Receiver:
         seen.offset = offset if seen.offset is None else min(seen.offset, offset)
         shift = seen.offset
         seen.last_seen = now
-        seen.users_peak = max(seen.users_peak, int(batch.get("users", 0) or 0))
+        users = int(batch.get("users", 0) or 0)
+        seen.users_peak = max(seen.users_peak, users)
+        sent_at = round(float(batch.get("now", now)) + shift, 3)
+        self._out(seen.label, "users").write(json.dumps({"t": sent_at, "users": users}) + "\n")
         seen.sent = max(seen.sent, int(batch.get("sent", 0) or 0))
         rows = batch.get("times") or []
         if rows:
@@ -257,6 +263,52 @@ def read_workers(folder: Path, start: float | None, end: float | None) -> list[W
             figures.load = worker_load(cpu, lag)
         workers.append(figures)
     return workers
+
+
+def read_users(folder: Path) -> dict[str, list[tuple[float, int]]]:
+    """Each worker's users running as it sent each batch (users-worker-<n>.jsonl: master's
+    clock, time order), by worker label; empty for a local run."""
+    counts: dict[str, list[tuple[float, int]]] = {}
+    for path in sorted(folder.glob(f"users-{WORKER_PREFIX}*.jsonl")):
+        rows = _rows(path, "users", -math.inf, math.inf)
+        counts[path.stem.removeprefix("users-")] = [(t, int(n)) for t, n in sorted(rows)]
+    return counts
+
+
+def merged_users(
+    counts: Mapping[str, Sequence[tuple[float, int]]], silent_after: float = SILENT_AFTER
+) -> list[tuple[float, int]]:
+    """The users running across all workers over time: each worker's latest count (a step
+    function), added up at every time one of them changes. A worker's count lasts until its next
+    batch, or `silent_after` if none came by then: a worker that went silent is lost, and its
+    users with it (counting them would hold a goal no one held)."""
+    changes: list[tuple[float, str, int]] = []
+    for label, rows in counts.items():
+        for i, (t, users) in enumerate(rows):
+            changes.append((t, label, users))
+            after = rows[i + 1][0] if i + 1 < len(rows) else math.inf
+            if after - t > silent_after:
+                changes.append((t + silent_after, label, 0))
+    changes.sort(key=lambda c: c[0])
+    latest: dict[str, int] = {}
+    merged: list[tuple[float, int]] = []
+    for i, (t, label, users) in enumerate(changes):
+        latest[label] = users
+        if i + 1 < len(changes) and changes[i + 1][0] == t:
+            continue  # several workers at the same time: one point, once all are in
+        merged.append((t, sum(latest.values())))
+    return merged
+
+
+def workers_users(
+    folder: Path, wanted: int, duration: float, start: float, stop_margin: float = 2.0
+) -> Users | None:
+    """The concurrency goal from the workers' own counts, measured from the test's `start`
+    (the master's clock), with users_from_history's rules; None when no worker sent a count."""
+    merged = merged_users(read_users(folder))
+    if not merged:
+        return None
+    return users_from_counts(merged, wanted, duration, start, stop_margin, source="workers")
 
 
 def _label_order(label: str) -> tuple[int, str]:

@@ -164,15 +164,17 @@ def find_name(stats: dict[str, NameStats], key: str) -> str | None:
 
 @dataclass
 class Users:
-    """How many users Locust had running, from its per-second stats history."""
+    """How many users Locust had running: from its per-second stats history (one process), or
+    from the workers' own counts (distributed: see `signoff.kinds.load.distributed`)."""
 
     wanted: int
     peak: int = 0
-    reached_at: float | None = None  # seconds after the first row
+    reached_at: float | None = None  # seconds after the origin (the first row, or the start)
     dropped_to: int | None = None  # fewest running after the peak was reached, if below wanted
     rows: int = 0
-    window: float = 0.0  # seconds after the first row that count
+    window: float = 0.0  # seconds after the origin that count
     full_at: float | None = None  # first row with every user running, even past the window
+    source: str = "history"  # "history": Locust's stats history; "workers": their own counts
 
     @property
     def held(self) -> bool:
@@ -181,11 +183,10 @@ class Users:
 
 def users_from_history(path: Path, wanted: int, duration: float, stop_margin: float = 2.0) -> Users:
     """Read <prefix>_stats_history.csv: the Aggregated rows' "User Count", one a second from the
-    test's start (the first row). The goal is reached when a row shows all `wanted` users; it is
-    held when no later row shows fewer, up to `stop_margin` seconds before `duration` from the
-    first row: the history's first row comes about a second into the run, so its last seconds
-    within `duration` can already be Locust stopping its users (a CI run read 20 users, then 2,
-    in its last row)."""
+    test's start (the first row), judged by `users_from_counts` from the first row: the
+    history's first row comes about a second into the run, so its last seconds within
+    `duration` can already be Locust stopping its users (a CI run read 20 users, then 2, in its
+    last row)."""
     users = Users(wanted)
     if not path.is_file():
         return users
@@ -198,19 +199,36 @@ def users_from_history(path: Path, wanted: int, duration: float, stop_margin: fl
                 counts.append((float(row["Timestamp"]), int(row["User Count"])))
             except (KeyError, ValueError):
                 continue
-    users.rows = len(counts)
     if not counts:
         return users
-    first = counts[0][0]
+    return users_from_counts(counts, wanted, duration, counts[0][0], stop_margin)
+
+
+def users_from_counts(
+    counts: Sequence[tuple[float, int]],
+    wanted: int,
+    duration: float,
+    origin: float,
+    stop_margin: float = 2.0,
+    source: str = "history",
+) -> Users:
+    """The concurrency goal from (time, users running) points, in time order, measured from
+    `origin`: reached when a point before the window's end shows all `wanted` users; held when
+    no later point in the window shows fewer. The window ends `stop_margin` seconds before
+    `duration` (at least 1 s in): its last seconds can already be Locust stopping its users."""
+    users = Users(wanted, rows=len(counts), source=source)
+    if not counts:
+        return users
     users.peak = max(c for _, c in counts)
     window = users.window = max(duration - stop_margin, min(duration, 1.0))
-    users.full_at = next((stamp - first for stamp, c in counts if c >= wanted), None)
-    for stamp, count in counts:
-        if stamp - first >= window:
+    users.full_at = next((round(max(0.0, t - origin), 3) for t, c in counts if c >= wanted), None)
+    for t, count in counts:
+        since = round(max(0.0, t - origin), 3)
+        if since >= window:
             break
         if users.reached_at is None:
             if count >= wanted:
-                users.reached_at = stamp - first
+                users.reached_at = since
         elif count < wanted:
             users.dropped_to = count if users.dropped_to is None else min(users.dropped_to, count)
     return users
