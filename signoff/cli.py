@@ -111,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
         "load", help="check only the [[load]] claims, or explore with Locust's web UI (--ui)"
     )
     load_arguments(load, BACKEND_CHOICES)
+    _docker_image_option(load)
     from signoff.kinds.load.cli import add_worker_arguments
 
     worker = sub.add_parser(

@@ -5,14 +5,22 @@ cron `time`, the matrices with load claims) form one lane: one worker runs them 
 another, so no two of them ever run at once. Every other module is a unit of its own (its
 module-scoped fixtures, such as a detection matrix's runs, are computed once) and goes to
 whichever worker is free. Without xdist this does nothing.
+
+It also gives SIGINT back to the tests' children: the Ctrl-C tests need it.
 """
 
 from __future__ import annotations
 
+import signal
 from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
+
+# A shell without job control starts a background job (`pytest ... &` in a script) with SIGINT
+# ignored, and every child inherits that: a Ctrl-C test's signoff would never see its Ctrl-C.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # the CPU-time lane: one worker, one test at a time
 CPU_LANE = frozenset(

@@ -41,6 +41,7 @@ from signoff.kinds.load.check import (
 )
 from signoff.kinds.load.distributed import (
     MESSAGE,
+    SILENT_AFTER,
     Receiver,
     combine_loads,
     lost_words,
@@ -48,10 +49,12 @@ from signoff.kinds.load.distributed import (
     merged_users,
     read_users,
     read_workers,
+    users_now,
     worker_label,
     worker_load,
     workers_users,
 )
+from signoff.kinds.load.progress import locust_progress
 from signoff.kinds.load.stats import Generator, Users, by_name, read_times, users_from_counts
 from signoff.services.base import free_port
 from tests.runs import ROOT, claims
@@ -234,6 +237,27 @@ def test_the_workers_counts_add_up_as_step_functions() -> None:
     silent = merged_users({"worker-1": [(0.0, 5), (0.5, 5)], "worker-2": [(0.0, 5), (9.0, 5)]}, 3)
     assert silent == [(0.0, 10), (0.5, 10), (3.0, 5), (3.5, 0), (9.0, 5), (12.0, 0)]
     assert merged_users({}) == []
+
+
+def test_the_live_display_reads_the_workers_users_at_now_not_the_masters_history(
+    tmp_path: Path,
+) -> None:
+    receiver = Receiver(tmp_path)
+    receiver.receive("a", 0, _users_batch(100.0, 4), now=100.0)
+    receiver.receive("b", 1, _users_batch(100.2, 6), now=100.2)
+    receiver.flush()
+    assert users_now(tmp_path, 99.0) is None
+    assert users_now(tmp_path, 100.1) == 4
+    assert users_now(tmp_path, 100.3) == 10
+    # a worker silent for SILENT_AFTER is lost with its users; the count drops at that time
+    assert users_now(tmp_path, 100.0 + SILENT_AFTER + 0.1) == 6
+    history = tmp_path / "history.csv"
+    history.write_text(
+        "Timestamp,User Count,Type,Name,Total Request Count,Total Failure Count\n"
+        "1,2,,Aggregated,312,0\n"
+    )
+    assert locust_progress(history) == "312 requests, 2 users"
+    assert locust_progress(history, users_now(tmp_path, 100.3)) == "312 requests, 10 users"
 
 
 def test_the_goal_from_the_workers_counts_is_measured_from_the_tests_start(

@@ -74,7 +74,7 @@ def test_docker_image_option(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_docker_image_option_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     from signoff.cli import main
 
-    for command in (["run"], ["services", "up"]):
+    for command in (["run"], ["services", "up"], ["load"]):
         assert main([*command, "--docker-image", "mysql=mysql:8"]) == 2
         assert "--docker-image 'mysql=mysql:8': expected SERVICE=IMAGE" in capsys.readouterr().err
 

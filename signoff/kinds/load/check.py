@@ -63,6 +63,7 @@ from signoff.kinds.load.distributed import (
     WorkerFigures,
     combine_loads,
     read_workers,
+    users_now,
     workers_users,
 )
 from signoff.kinds.load.memory_log import write_memory_log
@@ -438,7 +439,8 @@ def run_locust(
                         )
                     )
                 if live.showing():
-                    live.note(locust_progress(history) or "Locust is starting its users")
+                    users = None if master is None else users_now(folder, time.time())
+                    live.note(locust_progress(history, users) or "Locust is starting its users")
                 time.sleep(SAMPLE_EVERY)
             # the master ends by itself; workers follow it, give them a moment
             for proc in run.procs[1:]:

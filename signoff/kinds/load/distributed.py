@@ -300,6 +300,13 @@ def merged_users(
     return merged
 
 
+def users_now(folder: Path, now: float) -> int | None:
+    """The users running across all workers at `now` (the master's clock), for the live
+    display; None before any worker sent a count."""
+    running = [users for t, users in merged_users(read_users(folder)) if t <= now]
+    return running[-1] if running else None
+
+
 def workers_users(
     folder: Path, wanted: int, duration: float, start: float, stop_margin: float = 2.0
 ) -> Users | None:
