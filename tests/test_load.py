@@ -31,6 +31,8 @@ from signoff.kinds.load.stats import (
     request_counts,
     users_from_history,
 )
+from signoff.locust_history import aggregated_users
+from signoff.report.html_load import users_history
 from tests.runs import claims, signoff
 
 LOAD_TARGET = Path(__file__).resolve().parent / "data" / "load_target"
@@ -136,6 +138,16 @@ def _history(tmp_path: Path, counts: list[int]) -> Path:
         lines.append(f"{1000 + i},{count},,Aggregated,1.0")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def test_the_history_gives_the_aggregated_rows_user_counts(tmp_path: Path) -> None:
+    path = _history(tmp_path, [0, 5, 10])
+    with path.open("a") as f:
+        f.write("1003,N/A,,Aggregated,1.0\n")  # Locust writes N/A before its first stats
+    assert aggregated_users(path) == [(1000.0, 0), (1001.0, 5), (1002.0, 10)]
+    assert aggregated_users(tmp_path / "missing.csv") == []
+    # the report's plot reads the same rows, in seconds since the test's start
+    assert users_history(path, 1001.0) == [(0.0, 0), (0.0, 5), (1.0, 10)]
 
 
 def test_users_reached_and_held(tmp_path: Path) -> None:

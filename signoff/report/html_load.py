@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from signoff.locust_history import aggregated_users
 from signoff.report.html_plots import Figure, number, safely
 from signoff.report.html_svg import Axis, Plot, Row, RowChart, bar, esc, legend, tick, tick_seconds
 from signoff.units import format_duration, format_size
@@ -209,17 +210,7 @@ def latency_figures(v: Verdict, times: list[Timed]) -> list[Figure]:
 
 def users_history(path: Path, start: float | None) -> list[tuple[float, int]]:
     """(seconds since `start`, or the first row, users running) of the Aggregated rows."""
-    rows: list[tuple[float, int]] = []
-    if not path.is_file():
-        return rows
-    with open(path, newline="", encoding="utf-8") as lines:
-        for row in csv.DictReader(lines):
-            if row.get("Name") != "Aggregated":
-                continue
-            try:
-                rows.append((float(row["Timestamp"]), int(row["User Count"])))
-            except (KeyError, ValueError, TypeError):
-                continue
+    rows = aggregated_users(path)
     first = start if start is not None else rows[0][0] if rows else 0.0
     return [(max(t - first, 0.0), users) for t, users in rows]
 

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from signoff.locust_history import aggregated_users
+
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "max": 100.0}
 SATURATED_CPU = 90.0  # percent of one core, per Locust process
 SATURATED_SHARE = 0.20  # of the run's samples: more than this and the figures are the generator's
@@ -187,20 +189,9 @@ def users_from_history(path: Path, wanted: int, duration: float, stop_margin: fl
     history's first row comes about a second into the run, so its last seconds within
     `duration` can already be Locust stopping its users (a CI run read 20 users, then 2, in its
     last row)."""
-    users = Users(wanted)
-    if not path.is_file():
-        return users
-    counts: list[tuple[float, int]] = []
-    with open(path, newline="", encoding="utf-8") as rows:
-        for row in csv.DictReader(rows):
-            if row.get("Name") != "Aggregated":
-                continue
-            try:
-                counts.append((float(row["Timestamp"]), int(row["User Count"])))
-            except (KeyError, ValueError):
-                continue
+    counts = aggregated_users(path)
     if not counts:
-        return users
+        return Users(wanted)
     return users_from_counts(counts, wanted, duration, counts[0][0], stop_margin)
 
 
