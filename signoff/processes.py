@@ -62,6 +62,12 @@ def _cgroups_dir() -> Path:
     return path
 
 
+def _containers_dir() -> Path:
+    path = state_dir().parent / "containers"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _create_time(pid: int) -> float | None:
     try:
         return psutil.Process(pid).create_time()
@@ -167,6 +173,19 @@ def _owner_record(key: str, path: Path) -> dict[str, Any]:
     return {key: str(path), "owner": os.getpid(), "owner_created": _create_time(os.getpid())}
 
 
+def record_containers(engine: str) -> None:
+    """Record that this harness starts containers on the docker `engine` (docker-py's base
+    URL), so that the next start of any backend removes them if this harness is killed."""
+    record_file = _containers_dir() / f"{os.getpid()}.json"
+    if not record_file.exists():
+        record_file.write_text(json.dumps(_owner_record("engine", Path(engine))))
+
+
+def forget_containers() -> None:
+    """This harness removed every container it started (its exit handler did)."""
+    (_containers_dir() / f"{os.getpid()}.json").unlink(missing_ok=True)
+
+
 def record_cgroup(path: Path) -> None:
     """Record a cgroup this harness made, until `forget_cgroup`."""
     record_file = _cgroups_dir() / f"{path.name}.json"
@@ -190,6 +209,21 @@ def _reap_cgroups() -> list[str]:
         line = cgroup.reap(record.get("cgroup"))
         if line is not None:
             removed.append(f"{line} (left by harness pid {record.get('owner')})")
+        record_file.unlink(missing_ok=True)
+    return removed
+
+
+def _reap_containers() -> list[str]:
+    dead = _dead_owners(_containers_dir())
+    if not dead:
+        return []  # docker-py is imported, and the engine asked, only after a killed harness
+    from signoff.services import docker
+
+    try:
+        removed = docker.reap_containers()
+    except Exception:
+        return []  # the engine does not answer now: the records stay for a later start
+    for record_file, _ in dead:
         record_file.unlink(missing_ok=True)
     return removed
 
@@ -285,7 +319,7 @@ def reap_leftovers() -> list[str]:
                 f"{record.get('role', '?')} (pid {pid}, left by harness pid {record.get('owner')})"
             )
         pidfile.unlink(missing_ok=True)
-    return reaped + _reap_cgroups() + _reap_folders()
+    return reaped + _reap_containers() + _reap_cgroups() + _reap_folders()
 
 
 def _pgid(pid: int) -> int | None:

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 import redis
 
+from signoff import processes
 from signoff.errors import ServiceError, UsageError
 from signoff.services import docker as docker_backend
 from signoff.services import start_services, stop_services
@@ -245,22 +246,29 @@ def _child(mode: str) -> tuple[subprocess.Popen[str], str]:
 
 @pytest.mark.docker
 @pytest.mark.slow
+@pytest.mark.parametrize("next_start", ["docker", "any backend"])
 def test_a_kill_9_harness_leaves_a_container_the_next_start_removes(
-    docker_images: list[Built],
+    docker_images: list[Built], next_start: str
 ) -> None:
     client = _client()
     child, container_id = _child("sleep")
+    record = processes.state_dir().parent / "containers" / f"{child.pid}.json"
     try:
+        assert record.is_file()  # written before the container started
         child.send_signal(signal.SIGKILL)
         child.wait(10)
         time.sleep(0.2)
         left = client.containers.get(container_id)
         assert left.status == "running"  # kill -9: nothing of the harness ran
-        services = start_services(["redis"], backend="docker", timeout=60)  # the next start
-        try:
-            assert container_id not in {c.id for c in _ours(client)}
-        finally:
+        if next_start == "docker":
+            services = start_services(["redis"], backend="docker", timeout=60)
             stop_services(services)
+        else:
+            # what every `signoff run` does first, whatever its backend (embedded, system, url)
+            reaped = processes.reap_leftovers()
+            assert any(f"left by harness pid {child.pid}" in line for line in reaped), reaped
+            assert not record.exists()
+        assert container_id not in {c.id for c in _ours(client)}
     finally:
         if child.poll() is None:
             child.kill()
@@ -280,6 +288,8 @@ def test_a_harness_that_exits_without_stopping_leaves_no_container(
     try:
         assert child.wait(30) == 0
         assert container_id not in {c.id for c in _ours(client)}
+        # and no record: the next start has nothing to ask the engine about
+        assert not (processes.state_dir().parent / "containers" / f"{child.pid}.json").exists()
     finally:
         for leftover in client.containers.list(all=True, filters={"id": container_id}):
             leftover.remove(force=True)

@@ -18,7 +18,8 @@ Reaping: testcontainers' reaper (Ryuk) is an image to pull, so it is off. Each c
 labelled with the harness that started it (pid and start time, host, run) and removed by
 `stop()`, by an exit handler if stop never ran, and otherwise (kill -9, a crash) by the next
 start of this backend on the machine, which removes every labelled container whose owner is
-gone (`reap_containers`).
+gone (`reap_containers`), or by the next start of any backend (`processes.reap_leftovers`, which
+asks the engine only when a dead harness's record says it started containers).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
+from signoff import processes
 from signoff.errors import ServiceError, UsageError
 from signoff.services.base import (
     LOOPBACK,
@@ -236,7 +238,9 @@ def remove_own_containers() -> list[str]:
         return []
     try:
         found = client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={RUN_ID}"})
-        return [str(c.name) for c in found if _remove(c)]
+        removed = [str(c.name) for c in found if _remove(c)]
+        processes.forget_containers()
+        return removed
     except Exception:
         return []
     finally:
@@ -313,6 +317,7 @@ class ContainerServer(Service):
             self._remove_container()
         container = self.make_container()
         self._container = container
+        processes.record_containers(os.environ.get("DOCKER_HOST") or "the local engine")
         self._start_container(container, deadline)
         self.wait_ready(deadline, self._check_alive)
 
