@@ -563,6 +563,25 @@ def test_pgserver_copy_is_readable_by_nobody(
     assert pg_backend._check_runnable(copy / "bin") == copy / "bin"
 
 
+def test_copies_of_pgserver_trees_that_are_gone_are_removed(open_dir: Path) -> None:
+    def copy(key: str, source: Path | None) -> Path:
+        folder = open_dir / f"signoff-pgserver-{key}-v2"
+        (folder / "pgserver" / "pginstall").mkdir(parents=True)
+        if source is not None:
+            (folder / pg_backend.SOURCE_FILE).write_text(str(source))
+        return folder
+
+    kept_source = open_dir / "venv" / "pginstall"
+    kept_source.mkdir(parents=True)
+    new = copy("new", open_dir / "deleted-too")
+    live = copy("live", kept_source)
+    gone = copy("gone", open_dir / "deleted-clone" / "pginstall")
+    unknown = copy("unknown", None)  # made before copies named their source: left alone
+    pg_backend._prune_copies(keep=new)
+    assert new.is_dir() and live.is_dir() and unknown.is_dir()
+    assert not gone.exists()
+
+
 # -- docker (tests/test_docker.py has the rest) ------------------------------------------------
 
 

@@ -266,11 +266,28 @@ def _readable_copy(pginstall: Path) -> Path:
                     mode = os.stat(path).st_mode
                     os.chmod(path, mode | 0o044 | (0o011 if mode & 0o100 else 0))
             os.chmod(root, 0o755)
+        (staging / SOURCE_FILE).write_text(str(pginstall.resolve()))
         try:
             os.rename(staging, target)
         except OSError:  # another harness made it first
             shutil.rmtree(staging, ignore_errors=True)
+        _prune_copies(keep=target)
     return installed
+
+
+SOURCE_FILE = "source"  # in a copy: the pginstall it was copied from
+
+
+def _prune_copies(keep: Path) -> None:
+    """Remove the copies of pgserver trees that are gone (a deleted venv or clone): each is
+    34 MB, and nothing else would ever remove them."""
+    for copy in keep.parent.glob("signoff-pgserver-*-v2"):
+        source = copy / SOURCE_FILE
+        if copy == keep or copy.is_symlink() or not source.is_file():
+            continue
+        with contextlib.suppress(OSError):
+            if not Path(source.read_text().strip()).is_dir():
+                shutil.rmtree(copy)
 
 
 def embedded_bindir() -> Path:
