@@ -173,12 +173,14 @@ def _owner_record(key: str, path: Path) -> dict[str, Any]:
     return {key: str(path), "owner": os.getpid(), "owner_created": _create_time(os.getpid())}
 
 
-def record_containers(engine: str) -> None:
-    """Record that this harness starts containers on the docker `engine` (docker-py's base
-    URL), so that the next start of any backend removes them if this harness is killed."""
+def record_containers() -> None:
+    """Record that this harness starts containers, so that the next start of any backend
+    removes them if this harness is killed (a record per harness, not per container: the
+    containers' own labels say which are whose)."""
     record_file = _containers_dir() / f"{os.getpid()}.json"
     if not record_file.exists():
-        record_file.write_text(json.dumps(_owner_record("engine", Path(engine))))
+        record = {"containers": "docker", "owner": os.getpid()}
+        record_file.write_text(json.dumps({**record, "owner_created": _create_time(os.getpid())}))
 
 
 def forget_containers() -> None:

@@ -143,7 +143,7 @@ def _history(tmp_path: Path, counts: list[int]) -> Path:
 def test_the_history_gives_the_aggregated_rows_user_counts(tmp_path: Path) -> None:
     path = _history(tmp_path, [0, 5, 10])
     with path.open("a") as f:
-        f.write("1003,N/A,,Aggregated,1.0\n")  # Locust writes N/A before its first stats
+        f.write("1003,N/A,,Aggregated,1.0\n")  # a row that does not parse is skipped
     assert aggregated_users(path) == [(1000.0, 0), (1001.0, 5), (1002.0, 10)]
     assert aggregated_users(tmp_path / "missing.csv") == []
     # the report's plot reads the same rows, in seconds since the test's start

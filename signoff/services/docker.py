@@ -317,7 +317,7 @@ class ContainerServer(Service):
             self._remove_container()
         container = self.make_container()
         self._container = container
-        processes.record_containers(os.environ.get("DOCKER_HOST") or "the local engine")
+        processes.record_containers()
         self._start_container(container, deadline)
         self.wait_ready(deadline, self._check_alive)
 

@@ -286,6 +286,8 @@ def _prune_copies(keep: Path) -> None:
         if copy == keep or copy.is_symlink() or not source.is_file():
             continue
         with contextlib.suppress(OSError):
+            if copy.stat().st_uid != os.getuid():
+                continue  # not made by this user: never removed
             if not Path(source.read_text().strip()).is_dir():
                 shutil.rmtree(copy)
 
