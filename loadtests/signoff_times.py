@@ -235,8 +235,11 @@ def _started(environment: Any, **_: Any) -> None:
             _lag_loop = gevent.spawn(_measure_lag)
         return
     if _DIR:
-        with open(os.path.join(_DIR, f"started-{os.getpid()}"), "w") as mark:
+        # written aside and renamed: the harness polls for the mark and must never read it empty
+        partial = os.path.join(_DIR, f".started-{os.getpid()}.partial")
+        with open(partial, "w") as mark:
             mark.write(f"{_started_at}\n")
+        os.replace(partial, os.path.join(_DIR, f"started-{os.getpid()}"))
         if _lag_loop is None:
             _lag_loop = gevent.spawn(_measure_lag)
         if _receiver is not None and _watch is None:

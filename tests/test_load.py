@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from signoff.kinds.load.stats import (
     request_counts,
     users_from_history,
 )
-from signoff.locust_history import aggregated_users
+from signoff.locust_files import aggregated_users, started_at
 from signoff.report.html_load import users_history
 from tests.runs import claims, signoff
 
@@ -148,6 +149,18 @@ def test_the_history_gives_the_aggregated_rows_user_counts(tmp_path: Path) -> No
     assert aggregated_users(tmp_path / "missing.csv") == []
     # the report's plot reads the same rows, in seconds since the test's start
     assert users_history(path, 1001.0) == [(0.0, 0), (0.0, 5), (1.0, 10)]
+
+
+def test_the_start_mark_is_read_only_once_it_holds_a_time(tmp_path: Path) -> None:
+    # CI once read a mark between its creation and its write: IndexError, the claim `error`
+    assert started_at(tmp_path) is None
+    (tmp_path / "started-100").write_text("")
+    assert started_at(tmp_path) is None
+    (tmp_path / "started-200").write_text("1795457593.25\n")
+    (tmp_path / "started-300").write_text("not a time\n")
+    assert started_at(tmp_path) == 1795457593.25
+    (tmp_path / "started-100").write_text("1795457593.0\n")  # two processes: the earliest
+    assert started_at(tmp_path) == 1795457593.0
 
 
 def test_users_reached_and_held(tmp_path: Path) -> None:
@@ -330,7 +343,6 @@ def test_signoff_load_ui_serves_locusts_web_ui_until_ctrl_c(tmp_path: Path) -> N
     import signal
     import subprocess
     import sys
-    import time
 
     import httpx
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from signoff.locust_history import aggregated_users
+from signoff.locust_files import aggregated_users, started_at
 from signoff.report.html_plots import Figure, number, safely
 from signoff.report.html_svg import Axis, Plot, Row, RowChart, bar, esc, legend, tick, tick_seconds
 from signoff.units import format_duration, format_size
@@ -48,17 +48,6 @@ def claim_folder(v: Verdict, folder: Path) -> Path | None:
             found = folder / "load" / Path(line.removeprefix(REPORT_LINE).strip()).name
             return found if found.is_dir() else None
     return None
-
-
-def started_at(folder: Path) -> float | None:
-    """The unix time the test started: the first started-<pid> mark of a Locust process."""
-    marks = []
-    for path in folder.glob("started-*"):
-        try:
-            marks.append(float(path.read_text(encoding="utf-8").split()[0]))
-        except (OSError, ValueError, IndexError):
-            continue
-    return min(marks, default=None)
 
 
 def read_requests(folder: Path, start: float | None) -> list[Timed]:

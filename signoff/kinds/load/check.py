@@ -91,6 +91,7 @@ from signoff.kinds.load.stats import (
     request_counts,
     users_from_history,
 )
+from signoff.locust_files import started_at
 from signoff.report import live
 from signoff.server import TargetServer, log_tail, server_or_error
 from signoff.services.base import free_port
@@ -418,11 +419,8 @@ def run_locust(
                     run.problem = "Locust was still running at its deadline; killed"
                     break
                 if run.started is None:
-                    marks = sorted(folder.glob("started-*"))
-                    if marks:
-                        with contextlib.suppress(OSError, ValueError):
-                            run.started = float(marks[0].read_text().split()[0])
-                        run.started = run.started or time.time()
+                    run.started = started_at(folder)
+                    if run.started is not None:
                         end = now + spec.duration
                         for proc in sampled:  # start the CPU counts
                             _cpu_of(proc, handles)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from signoff.locust_history import aggregated_users
+from signoff.locust_files import aggregated_users
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "max": 100.0}
 SATURATED_CPU = 90.0  # percent of one core, per Locust process

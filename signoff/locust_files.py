@@ -1,5 +1,6 @@
-"""Locust's stats history CSV (`--csv-full-history`, a row a second): the user counts signoff
-reads from it, for the concurrency goal and for the report's plot."""
+"""What a Locust run leaves in its folder that both the load check and the report read: the
+start marks of signoff's plugin (`started-<pid>`) and the stats history CSV
+(`--csv-full-history`, a row a second)."""
 
 from __future__ import annotations
 
@@ -22,3 +23,16 @@ def aggregated_users(path: Path) -> list[tuple[float, int]]:
             except (KeyError, ValueError, TypeError):
                 continue
     return counts
+
+
+def started_at(folder: Path) -> float | None:
+    """The unix time the test started: the earliest started-<pid> mark that holds a time. None
+    until one does (the plugin renames a written mark into place; a mark read while it is
+    being written, or holding something else, is no mark)."""
+    marks = []
+    for path in folder.glob("started-*"):
+        try:
+            marks.append(float(path.read_text(encoding="utf-8").split()[0]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return min(marks, default=None)
