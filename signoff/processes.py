@@ -68,7 +68,23 @@ def _containers_dir() -> Path:
     return path
 
 
-def _create_time(pid: int) -> float | None:
+_PROC_STAT = Path("/proc/self/stat").is_file()  # Linux: start times in clock ticks
+
+
+def started(pid: int) -> float | None:
+    """When process `pid` started, as the identity that tells it from a later process given
+    the same pid (pids wrap at 32768 here): on Linux its start in clock ticks since boot, from
+    /proc/<pid>/stat, which no change of the wall clock moves. psutil's create_time() adds the
+    boot time the kernel derives from the wall clock, so a clock step (NTP, a VM's clock sync)
+    moves every process's figure at once, and the reaper took every live harness for dead.
+    None when the process is gone."""
+    if _PROC_STAT:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                after_name = f.read().rsplit(b")", 1)[1].split()
+            return float(after_name[19])  # field 22, starttime; the name may hold spaces
+        except (OSError, IndexError, ValueError):
+            return None
     try:
         return psutil.Process(pid).create_time()
     except psutil.Error:
@@ -83,9 +99,9 @@ def spawn(argv: Sequence[str], *, role: str, **popen: Any) -> subprocess.Popen[A
     record = {
         "pid": proc.pid,
         "pgid": proc.pid if popen["start_new_session"] else os.getpgid(proc.pid),
-        "created": _create_time(proc.pid),
+        "created": started(proc.pid),
         "owner": os.getpid(),
-        "owner_created": _create_time(os.getpid()),
+        "owner_created": started(os.getpid()),
         "role": role,
         "argv": list(argv)[:4],
     }
@@ -149,7 +165,7 @@ def _owner_alive(record: dict[str, Any]) -> bool:
     owner = record.get("owner")
     if not isinstance(owner, int):
         return False
-    created = _create_time(owner)
+    created = started(owner)
     return created is not None and created == record.get("owner_created")
 
 
@@ -170,7 +186,7 @@ def temp_folder(prefix: str) -> Path:
 
 
 def _owner_record(key: str, path: Path) -> dict[str, Any]:
-    return {key: str(path), "owner": os.getpid(), "owner_created": _create_time(os.getpid())}
+    return {key: str(path), "owner": os.getpid(), "owner_created": started(os.getpid())}
 
 
 def record_containers() -> None:
@@ -180,7 +196,7 @@ def record_containers() -> None:
     record_file = _containers_dir() / f"{os.getpid()}.json"
     if not record_file.exists():
         record = {"containers": "docker", "owner": os.getpid()}
-        record_file.write_text(json.dumps({**record, "owner_created": _create_time(os.getpid())}))
+        record_file.write_text(json.dumps({**record, "owner_created": started(os.getpid())}))
 
 
 def forget_containers() -> None:
@@ -311,8 +327,11 @@ def reap_leftovers() -> list[str]:
         if _owner_alive(record):
             continue
         pid, pgid = int(record["pid"]), int(record["pgid"])
-        leader_is_ours = _create_time(pid) == record.get("created")
+        leader = started(pid)
+        leader_is_ours = leader is not None and leader == record.get("created")
         members = [p for p in psutil.process_iter(["pid"]) if _pgid(p.pid) == pgid]
+        if pgid == pid and leader is not None and not leader_is_ours:
+            members = []  # the pid leads another process's group now: pids wrap, never ours
         if leader_is_ours or members:
             _signal_group(pgid, signal.SIGCONT)
             _signal_group(pgid, signal.SIGKILL)

@@ -1,7 +1,9 @@
 import json
 import os
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psutil
@@ -66,6 +68,50 @@ def test_reap_leaves_a_living_harness_alone() -> None:
         assert proc.poll() is None
     finally:
         processes.stop(proc, grace=2)
+
+
+def test_a_clock_step_does_not_make_a_living_harness_look_dead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # psutil's create_time() is start ticks + the boot time, which the kernel derives from the
+    # wall clock: a step of the clock moved every process's figure and the reaper stopped
+    # live harnesses' servers (a CI run lost Redis and Postgres mid-claim)
+    proc = processes.spawn(_sleeper(), role="postgres")
+    folder = processes.temp_folder("signoff-clock-")
+    try:
+        real = psutil.boot_time()
+        monkeypatch.setattr("psutil._pslinux.boot_time", lambda: real + 1.0)
+        assert processes.reap_leftovers() == []
+        assert proc.poll() is None and folder.is_dir()
+    finally:
+        processes.stop(proc, grace=2)
+        processes.remove_folder(folder)
+
+
+def test_a_group_whose_pid_was_reused_is_never_stopped() -> None:
+    # pids wrap (at 32768 here): a dead harness's record may name a pid that now leads
+    # somebody else's process group
+    other = subprocess.Popen(_sleeper(), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while len(_group(other.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the leader has started its child
+        assert len(_group(other.pid)) == 2
+        record = {
+            "pid": other.pid,
+            "pgid": other.pid,
+            "created": 1.0,  # the recorded process started long before this one
+            "owner": DEAD_OWNER,
+            "owner_created": 1.0,
+            "role": "redis-server",
+        }
+        (processes.state_dir() / f"{other.pid}.json").write_text(json.dumps(record))
+        assert processes.reap_leftovers() == []
+        assert other.poll() is None and len(_group(other.pid)) == 2
+        assert not (processes.state_dir() / f"{other.pid}.json").exists()
+    finally:
+        os.killpg(other.pid, 9)
+        other.wait(5)
 
 
 # -- temp folders: recorded while they exist, removed by the reaper when their owner is gone ---

@@ -37,8 +37,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-import psutil
-
 from signoff import processes
 from signoff.errors import ServiceError, UsageError
 from signoff.services.base import (
@@ -168,10 +166,8 @@ def choose_image(service: str, client: Any) -> str:
 
 
 def _created(pid: int) -> str | None:
-    try:
-        return f"{psutil.Process(pid).create_time():.3f}"
-    except psutil.Error:
-        return None
+    at = processes.started(pid)
+    return None if at is None else f"{at:.3f}"
 
 
 def owner_labels(service: str) -> dict[str, str]:
