@@ -76,7 +76,8 @@ def started(pid: int) -> float | None:
     the same pid (pids wrap at 32768 here): on Linux its start in clock ticks since boot, from
     /proc/<pid>/stat, which no change of the wall clock moves. psutil's create_time() adds the
     boot time the kernel derives from the wall clock, so a clock step (NTP, a VM's clock sync)
-    moves every process's figure at once, and the reaper took every live harness for dead.
+    moves every process's figure at once, and the reaper would take every live harness for
+    dead (suspected in a CI run that lost live servers' folders).
     None when the process is gone."""
     if _PROC_STAT:
         try:
