@@ -1,10 +1,12 @@
 """What a Locust run leaves in its folder that both the load check and the report read: the
 start marks of signoff's plugin (`started-<pid>`) and the stats history CSV
-(`--csv-full-history`, a row a second)."""
+(`--csv-full-history`, a row a second); and the last lines of a growing file, for what is read
+again while the run goes on."""
 
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 
@@ -36,3 +38,20 @@ def started_at(folder: Path) -> float | None:
         except (OSError, ValueError, IndexError):
             continue
     return min(marks, default=None)
+
+
+def tail_lines(path: Path, size: int) -> list[str] | None:
+    """The whole lines within the last `size` bytes of a file that is still being written (a
+    line cut by the window's start is left out; a last line still being written may be cut):
+    what a live display reads every half second, in time independent of the run's length.
+    None when the file cannot be read."""
+    try:
+        with path.open("rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            start = max(0, end - size)
+            f.seek(start)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    lines = text.splitlines()
+    return lines[1:] if start > 0 else lines

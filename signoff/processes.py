@@ -186,8 +186,8 @@ def temp_folder(prefix: str) -> Path:
     return path
 
 
-def _owner_record(key: str, path: Path) -> dict[str, Any]:
-    return {key: str(path), "owner": os.getpid(), "owner_created": started(os.getpid())}
+def _owner_record(key: str, what: Path | str) -> dict[str, Any]:
+    return {key: str(what), "owner": os.getpid(), "owner_created": started(os.getpid())}
 
 
 def record_containers() -> None:
@@ -196,8 +196,7 @@ def record_containers() -> None:
     containers' own labels say which are whose)."""
     record_file = _containers_dir() / f"{os.getpid()}.json"
     if not record_file.exists():
-        record = {"containers": "docker", "owner": os.getpid()}
-        record_file.write_text(json.dumps({**record, "owner_created": started(os.getpid())}))
+        record_file.write_text(json.dumps(_owner_record("containers", "docker")))
 
 
 def forget_containers() -> None:

@@ -42,6 +42,7 @@ from signoff.kinds.load.check import (
 from signoff.kinds.load.distributed import (
     MESSAGE,
     SILENT_AFTER,
+    USERS_TAIL_BYTES,
     Receiver,
     combine_loads,
     lost_words,
@@ -258,6 +259,12 @@ def test_the_live_display_reads_the_workers_users_at_now_not_the_masters_history
     )
     assert locust_progress(history) == "312 requests, 2 users"
     assert locust_progress(history, users_now(tmp_path, 100.3)) == "312 requests, 10 users"
+    # a long run: only the files' last lines are read, with the same answer
+    for i in range(1, 2000):
+        receiver.receive("a", 0, _users_batch(100.0 + i / 2, 4 + i % 3), now=100.0 + i / 2)
+    receiver.flush()
+    assert (tmp_path / "users-worker-1.jsonl").stat().st_size > 4 * USERS_TAIL_BYTES
+    assert users_now(tmp_path, 1099.6) == 4 + 1999 % 3  # worker 2 is long silent
 
 
 def test_the_goal_from_the_workers_counts_is_measured_from_the_tests_start(

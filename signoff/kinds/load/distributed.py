@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from signoff.kinds.load.stats import Generator, Sample, Users, generator_load, users_from_counts
+from signoff.locust_files import tail_lines
 
 MESSAGE = "signoff_times"  # the custom message type: a worker's batch of measurements
 BATCH_EVERY = 0.5  # seconds between a worker's batches
@@ -300,11 +301,28 @@ def merged_users(
     return merged
 
 
-def users_now(folder: Path, now: float) -> int | None:
+USERS_TAIL_BYTES = 4096  # a users line is some 30 bytes: the last minute of batches
+
+
+def users_now(folder: Path, now: float, silent_after: float = SILENT_AFTER) -> int | None:
     """The users running across all workers at `now` (the master's clock), for the live
-    display; None before any worker sent a count."""
-    running = [users for t, users in merged_users(read_users(folder)) if t <= now]
-    return running[-1] if running else None
+    display, by merged_users' rule at one time: each worker's latest count, unless it has been
+    silent for `silent_after`. It reads only the files' last lines: it runs every half second
+    beside the load, and whole files grow with the run. None before any worker sent a count."""
+    total, seen = 0, False
+    for path in folder.glob(f"users-{WORKER_PREFIX}*.jsonl"):
+        rows = []
+        for line in tail_lines(path, USERS_TAIL_BYTES) or []:
+            try:
+                row = json.loads(line)
+                rows.append((float(row["t"]), int(row["users"])))
+            except (ValueError, KeyError, TypeError):
+                continue  # a line still being written
+        latest = max((r for r in rows if r[0] <= now), default=None)
+        if latest is not None:
+            seen = True
+            total += latest[1] if now - latest[0] < silent_after else 0
+    return total if seen else None
 
 
 def workers_users(

@@ -6,8 +6,9 @@ last aggregated row of its stats history CSV (Locust writes one a second with
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
+
+from signoff.locust_files import tail_lines
 
 TAIL_BYTES = 8192  # the last rows; a row is some 200 bytes
 
@@ -15,13 +16,13 @@ TAIL_BYTES = 8192  # the last rows; a row is some 200 bytes
 def locust_progress(history: Path, users: int | None = None) -> str | None:
     """None before Locust has written a row (or when the file is not one of its); `users`, when
     given, replaces the file's user count."""
+    tail = tail_lines(history, TAIL_BYTES)
     try:
         with history.open("rb") as f:
             header = f.readline().decode(errors="replace")
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(len(header), size - TAIL_BYTES))
-            tail = f.read().decode(errors="replace")
     except OSError:
+        return None
+    if tail is None:
         return None
     names = next(csv.reader([header]), [])
     try:
@@ -29,7 +30,7 @@ def locust_progress(history: Path, users: int | None = None) -> str | None:
         requests, failures = names.index("Total Request Count"), names.index("Total Failure Count")
     except ValueError:
         return None
-    for line in reversed(tail.splitlines()):
+    for line in reversed(tail):  # the header, if in the window, is no Aggregated row
         row = next(csv.reader([line]), [])
         if len(row) == len(names) and row[name] == "Aggregated":
             failed = f", {row[failures]} failed" if row[failures] not in ("0", "") else ""
